@@ -1,0 +1,38 @@
+"""The custom user: UUID primary key, username and email unique ignoring case."""
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class UserManager(DjangoUserManager):
+    def get_by_natural_key(self, username: str) -> "User":
+        """Find a user for login by username, ignoring case (usernames are unique that way)."""
+        return self.get(username__iexact=username)
+
+
+class User(AbstractUser):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField("email address", max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = UserManager()
+
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
+            models.UniqueConstraint(
+                Lower("email"),
+                name="accounts_user_email_ci_unique",
+                condition=~models.Q(email=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.username

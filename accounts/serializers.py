@@ -1,0 +1,36 @@
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+
+from accounts.models import User
+from fastticket.serializers import StrictSerializer
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "is_staff", "created_at"]
+        read_only_fields = fields
+
+
+class SignupSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+
+
+class LogoutSerializer(StrictSerializer):
+    refresh = serializers.CharField()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class LoginSerializer(StrictSerializer, TokenObtainPairSerializer):
+    """simplejwt's login serializer, refusing unknown fields."""
+
+
+class RefreshSerializer(StrictSerializer, TokenRefreshSerializer):
+    """simplejwt's refresh serializer (rotating, blacklisting), refusing unknown fields."""

@@ -1,0 +1,52 @@
+"""Middleware that must run before Django's host checks and body parsing."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from fastticket import health
+
+HEALTH_VIEWS = {"/healthz": health.healthz, "/readyz": health.readyz}
+
+
+class HealthCheckMiddleware:
+    """Answer `/healthz` and `/readyz` first.
+
+    Probes from a load balancer or Docker reach the process by an address that is not in
+    ALLOWED_HOSTS, and over plain HTTP, so they must not go through host validation or the HTTPS
+    redirect.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = HEALTH_VIEWS.get(request.path_info)
+        if view is not None:
+            if request.method not in ("GET", "HEAD"):
+                response = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+                response["Allow"] = "GET, HEAD"
+                return response
+            return view(request)
+        return self.get_response(request)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse API request bodies larger than API_MAX_BODY_BYTES with a JSON 413 before reading them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith("/api/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
+            if length > settings.API_MAX_BODY_BYTES:
+                return JsonResponse(
+                    {"detail": f"The request body is too large (limit {settings.API_MAX_BODY_BYTES} bytes)."},
+                    status=413,
+                )
+        return self.get_response(request)

@@ -1,0 +1,71 @@
+"""Redis access for the parts that must survive a Redis outage: booking locks and flags.
+
+Redis only speeds booking up; the database is the guarantee. When Redis refuses or times out,
+callers carry on without it. A short circuit breaker skips Redis for REDIS_RETRY_AFTER seconds
+after a failure (so an outage costs one timeout, not one per request), and the outage is logged at
+most once per REDIS_OUTAGE_LOG_INTERVAL.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.conf import settings
+from django_redis import get_redis_connection
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger("fastticket.redis")
+
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+T = TypeVar("T")
+
+_down_until = 0.0
+_last_logged = 0.0
+
+
+def key(*parts: object) -> str:
+    """Build a key under this deployment's prefix."""
+    return ":".join([settings.REDIS_KEY_PREFIX, *map(str, parts)])
+
+
+def client(alias: str = "default") -> Redis | None:
+    """Return a Redis client, or None while the breaker says Redis is down."""
+    if time.monotonic() < _down_until:
+        return None
+    return get_redis_connection(alias)
+
+
+def mark_down(exc: BaseException) -> None:
+    """Record a failed Redis call: open the breaker and log the outage once per interval."""
+    global _down_until, _last_logged
+    now = time.monotonic()
+    _down_until = now + settings.REDIS_RETRY_AFTER
+    if now - _last_logged >= settings.REDIS_OUTAGE_LOG_INTERVAL or _last_logged == 0.0:
+        _last_logged = now
+        logger.warning(
+            "redis unavailable (%s); booking continues on database locks alone",
+            exc.__class__.__name__,
+        )
+
+
+def call(fn: Callable[[Redis], T], default: T, alias: str = "default") -> T:
+    """Run fn with a client; on any Redis failure return default instead of raising."""
+    redis = client(alias)
+    if redis is None:
+        return default
+    try:
+        return fn(redis)
+    except REDIS_ERRORS as exc:
+        mark_down(exc)
+        return default
+
+
+def reset_breaker() -> None:
+    """Forget a recorded outage (tests, and after a deliberate reconnect)."""
+    global _down_until, _last_logged
+    _down_until = 0.0
+    _last_logged = 0.0

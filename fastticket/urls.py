@@ -1,0 +1,44 @@
+"""Root URLs: the API under /api/v1/, its docs, the admin and the probes (served by middleware)."""
+
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
+from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Answer an unknown path under /api/ with JSON, never Django's HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None):
+    if request.path_info.startswith("/api/"):
+        return api_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest):
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Internal server error."}, status=500)
+    return defaults.server_error(request)
+
+
+handler404 = not_found
+handler500 = server_error
+
+api_v1 = [
+    path("auth/", include("accounts.urls")),
+    path("", include("tickets.urls")),
+    path("", include("reservations.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("admin/", admin.site.urls),
+    re_path(r"^api/", api_not_found),
+]

@@ -1,0 +1,17 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from reservations import views
+
+router = SimpleRouter()
+router.register("reservations", views.ReservationViewSet, basename="reservation")
+
+urlpatterns = [
+    path("tickets/<uuid:ticket_id>/reserve/", views.ReserveView.as_view(), name="ticket-reserve"),
+    path(
+        "tickets/<uuid:ticket_id>/reservations/",
+        views.TicketReservationViewSet.as_view({"get": "list"}),
+        name="ticket-reservations",
+    ),
+    *router.urls,
+]

@@ -1,0 +1,140 @@
+"""The Django admin for sale day: every write goes through tickets.services."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from fastticket.errors import DomainError
+from reservations.admin import TicketReservationInline
+from tickets import services
+from tickets.models import SaleStatus, Ticket
+
+
+class SaleStatusFilter(admin.SimpleListFilter):
+    title = "sale status"
+    parameter_name = "sale_status"
+
+    def lookups(self, request, model_admin):
+        return SaleStatus.choices
+
+    def queryset(self, request, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        now = timezone.now()
+        not_upcoming = Q(sale_starts_at__isnull=True) | Q(sale_starts_at__lte=now)
+        open_window = not_upcoming & Q(event_time__gt=now)
+        conditions = {
+            SaleStatus.UPCOMING: Q(sale_starts_at__gt=now),
+            SaleStatus.CLOSED: not_upcoming & Q(event_time__lte=now),
+            SaleStatus.SOLD_OUT: open_window & Q(issued_count__gte=F("quantity")),
+            SaleStatus.ON_SALE: open_window & Q(issued_count__lt=F("quantity")),
+        }
+        condition = conditions.get(self.value())
+        return queryset if condition is None else queryset.filter(condition)
+
+
+class EventWhenFilter(admin.SimpleListFilter):
+    title = "event"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("upcoming", "Upcoming"), ("past", "Past")]
+
+    def queryset(self, request, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        now = timezone.now()
+        if self.value() == "upcoming":
+            return queryset.filter(event_time__gt=now)
+        if self.value() == "past":
+            return queryset.filter(event_time__lte=now)
+        return queryset
+
+
+class TicketAdminForm(forms.ModelForm):
+    """Shows the service's rule messages on the form; the save itself goes through the service."""
+
+    class Meta:
+        model = Ticket
+        fields = ["title", "quantity", "event_time", "sale_starts_at"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or not {"quantity", "event_time"} <= cleaned.keys():
+            return cleaned
+        existing = self.instance if self.instance.pk else None
+        try:
+            services.ticket_validate(
+                quantity=cleaned["quantity"],
+                event_time=cleaned["event_time"],
+                sale_starts_at=cleaned.get("sale_starts_at"),
+                issued_count=existing.issued_count if existing else 0,
+                event_time_changed=existing is None or cleaned["event_time"] != existing.event_time,
+            )
+        except ValidationError as exc:
+            for field, messages_ in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages_)
+        return cleaned
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    form = TicketAdminForm
+    list_display = [
+        "title",
+        "event_time",
+        "sale_starts_at",
+        "quantity",
+        "issued_count",
+        "remaining",
+        "percent_sold",
+        "sale_status_display",
+    ]
+    search_fields = ["title"]
+    list_filter = [SaleStatusFilter, EventWhenFilter]
+    date_hierarchy = "event_time"
+    ordering = ["event_time", "id"]
+    readonly_fields = [
+        "id",
+        "issued_count",
+        "remaining",
+        "percent_sold",
+        "sale_status_display",
+        "created_at",
+        "updated_at",
+    ]
+    fields = ["title", "quantity", "event_time", "sale_starts_at", *readonly_fields]
+    inlines = [TicketReservationInline]
+
+    @admin.display(description="remaining")
+    def remaining(self, ticket: Ticket) -> int:
+        return ticket.remaining
+
+    @admin.display(description="% sold")
+    def percent_sold(self, ticket: Ticket) -> str:
+        return f"{100 * ticket.issued_count / ticket.quantity:.1f}%" if ticket.quantity else "-"
+
+    @admin.display(description="sale status")
+    def sale_status_display(self, ticket: Ticket) -> str:
+        return ticket.sale_status().label
+
+    def save_model(self, request, obj: Ticket, form: TicketAdminForm, change: bool) -> None:
+        data = {name: form.cleaned_data.get(name) for name in form.Meta.fields}
+        if change:
+            changes = {name: data[name] for name in form.changed_data if name in data}
+            saved = services.ticket_update(ticket_id=obj.pk, **changes) if changes else obj
+        else:
+            saved = services.ticket_create(**data)
+        obj.pk = saved.pk
+        obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+
+    def save_related(self, request, form, formsets, change) -> None:
+        form.save_m2m()
+
+    def delete_model(self, request, obj: Ticket) -> None:
+        services.ticket_delete(ticket_id=obj.pk)
+
+    def delete_queryset(self, request, queryset: QuerySet[Ticket]) -> None:
+        for ticket in queryset:
+            try:
+                services.ticket_delete(ticket_id=ticket.pk)
+            except DomainError as exc:
+                self.message_user(request, f"{ticket}: {exc.detail}", level=messages.ERROR)

@@ -1,0 +1,69 @@
+"""A ticket: a sellable event with a fixed stock, sold first come, first served."""
+
+import uuid
+from datetime import datetime
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+MAX_QUANTITY = 1_000_000
+
+
+class SaleStatus(models.TextChoices):
+    UPCOMING = "upcoming", "Upcoming"
+    ON_SALE = "on_sale", "On sale"
+    SOLD_OUT = "sold_out", "Sold out"
+    CLOSED = "closed", "Closed"
+
+
+class Ticket(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField()
+    # Written only by the booking services, under the ticket's row lock.
+    issued_count = models.PositiveIntegerField(default=0, editable=False)
+    event_time = models.DateTimeField()
+    sale_starts_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event_time", "id"]
+        indexes = [models.Index(fields=["event_time", "id"], name="tickets_event_time_id_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(issued_count__gte=0) & Q(issued_count__lte=F("quantity")),
+                name="tickets_issued_count_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1) & Q(quantity__lte=MAX_QUANTITY),
+                name="tickets_quantity_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(sale_starts_at__isnull=True) | Q(sale_starts_at__lt=F("event_time")),
+                name="tickets_sale_starts_before_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.issued_count
+
+    @property
+    def sold_out(self) -> bool:
+        return self.issued_count >= self.quantity
+
+    def sale_status(self, now: datetime | None = None) -> SaleStatus:
+        """Return where the sale stands now, in the order the booking checks apply."""
+        now = now or timezone.now()
+        if self.sale_starts_at is not None and now < self.sale_starts_at:
+            return SaleStatus.UPCOMING
+        if now >= self.event_time:
+            return SaleStatus.CLOSED
+        if self.sold_out:
+            return SaleStatus.SOLD_OUT
+        return SaleStatus.ON_SALE

@@ -1,0 +1,36 @@
+from rest_framework import serializers
+
+from fastticket.serializers import StrictModelSerializer
+from tickets.models import MAX_QUANTITY, Ticket
+
+
+class TicketSerializer(StrictModelSerializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    remaining = serializers.IntegerField(read_only=True)
+    sold_out = serializers.BooleanField(read_only=True)
+    sale_starts_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "title",
+            "quantity",
+            "issued_count",
+            "remaining",
+            "sold_out",
+            "event_time",
+            "sale_starts_at",
+            "created_at",
+        ]
+        read_only_fields = ["id", "issued_count", "remaining", "sold_out", "created_at"]
+        extra_kwargs = {"title": {"min_length": 1, "max_length": 200}}
+
+
+class TicketSummarySerializer(serializers.ModelSerializer):
+    """The ticket as a reservation shows it."""
+
+    class Meta:
+        model = Ticket
+        fields = ["id", "title", "event_time"]
+        read_only_fields = fields
