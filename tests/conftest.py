@@ -1,0 +1,80 @@
+"""Shared fixtures: API clients, the personas alice, bob and staff, and Redis hygiene.
+
+Tests use the real PostgreSQL (pytest-django's test database) and the real Redis, in the database
+number and key prefix that pyproject.toml's pytest env sets (REDIS_URL, REDIS_KEY_PREFIX). They
+delete only keys under that prefix.
+"""
+
+import pytest
+from django.conf import settings
+from django_redis import get_redis_connection
+from rest_framework.test import APIClient
+
+from accounts.authentication import clear_user_cache
+from fastticket import redis as ft_redis
+from tests.factories import access_token, make_user
+
+
+def _delete_test_keys() -> None:
+    for alias in ("default",):
+        try:
+            redis = get_redis_connection(alias)
+            keys = list(redis.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+            if keys:
+                redis.delete(*keys)
+        except ft_redis.REDIS_ERRORS:
+            pass
+
+
+@pytest.fixture(autouse=True)
+def _clean_state():
+    """Each test starts with no Redis keys of ours, a closed breaker and an empty auth cache."""
+    _delete_test_keys()
+    ft_redis.reset_breaker()
+    clear_user_cache()
+    yield
+    _delete_test_keys()
+    ft_redis.reset_breaker()
+    clear_user_cache()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("staff", is_staff=True)
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(user)}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def alice_api(alice) -> APIClient:
+    return _client_for(alice)
+
+
+@pytest.fixture
+def bob_api(bob) -> APIClient:
+    return _client_for(bob)
+
+
+@pytest.fixture
+def staff_api(staff) -> APIClient:
+    return _client_for(staff)
