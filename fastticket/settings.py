@@ -3,6 +3,7 @@
 Every variable is listed in `.env.example` and in the Configuration section of `shared/API.md`.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "django_filters",
     "django_guid",
+    "django_prometheus",
     "rest_framework",
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "fastticket.middleware.HealthCheckMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
@@ -60,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "fastticket.urls"
@@ -191,6 +195,12 @@ if HTTPS:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# /metrics answers staff sessions and these networks (Prometheus scraping from the host).
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(cidr.strip(), strict=False)
+    for cidr in env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"])
+]
+
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed", "X-Request-ID"]
@@ -291,6 +301,7 @@ LOGGING = {
     "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId"}},
     "formatters": {
         "line": {
+            "()": "fastticket.logging.OneLineFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s",
         },
     },

@@ -6,6 +6,8 @@ from django.urls import include, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from fastticket.metrics import metrics
+
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """Answer an unknown path under /api/ with JSON, never Django's HTML page."""
@@ -40,5 +42,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
+    path("metrics", metrics, name="metrics"),
     re_path(r"^api/", api_not_found),
 ]
