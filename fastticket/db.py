@@ -1,20 +1,16 @@
-"""Row locking with a bounded wait: a lock not granted in time is a 503 `busy`, never a 500."""
+"""Row locking with a bounded wait: a lock not granted in time is a 503 `busy`, never a 500.
+
+The wait is bounded by PostgreSQL's `lock_timeout`, which settings.py sets on every connection
+(BOOKING_DB_LOCK_TIMEOUT_MS, by default the booking lock wait).
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg.errors
-from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError
 
 from fastticket.errors import Busy
-
-
-def set_local_lock_timeout(milliseconds: int | None = None) -> None:
-    """Bound how long the current transaction waits for a row lock (SET LOCAL lock_timeout)."""
-    ms = settings.BOOKING_LOCK_TIMEOUT_MS if milliseconds is None else milliseconds
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(ms)}ms"])
 
 
 @contextmanager

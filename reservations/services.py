@@ -9,8 +9,9 @@ which take only the row lock, so no cycle can form):
    per interval; the row lock alone still serialises bookings.
 2. `transaction.atomic(durable=True)`: durable because an outer transaction would commit after the
    Redis lock is released.
-3. `SET LOCAL lock_timeout`, then `select_for_update()` on the ticket row: the real guarantee.
-   A lock wait over the limit: 503 `busy`.
+3. `select_for_update()` on the ticket row: the real guarantee. The connection's `lock_timeout`
+   (set for every connection in settings, so it costs no round trip here) bounds the wait; a wait
+   over the limit is a 503 `busy`.
 4. the checks in API.md's order, the INSERT, `issued_count = issued_count + 1`.
 5. `on_commit` for the Redis sold-out flag, commit, release the Redis lock. A release that fails
    because the lock expired is logged and never turns a committed booking into an error.
@@ -37,7 +38,7 @@ from rest_framework.renderers import JSONRenderer
 
 from accounts.models import User
 from fastticket import redis as ft_redis
-from fastticket.db import busy_on_lock_timeout, set_local_lock_timeout
+from fastticket.db import busy_on_lock_timeout
 from fastticket.errors import (
     AlreadyCancelled,
     AlreadyReserved,
@@ -265,7 +266,6 @@ def _book(*, user: User, ticket_id: UUID | str, key: str | None) -> tuple[Reserv
     lock, so a concurrent copy of the request sees it.
     """
     with transaction.atomic(durable=True), busy_on_lock_timeout():
-        set_local_lock_timeout()
         held_subquery = Reservation.objects.filter(
             ticket=OuterRef("pk"), user=user, status=ReservationStatus.CONFIRMED
         ).values("id")[:1]
@@ -316,7 +316,6 @@ def reservation_cancel(*, user: User, reservation_id: UUID | str) -> Reservation
     """
     ticket_id = Reservation.objects.filter(pk=reservation_id, user=user).values_list("ticket_id", flat=True).get()
     with _ticket_lock(ticket_id), transaction.atomic(durable=True), busy_on_lock_timeout():
-        set_local_lock_timeout()
         ticket = Ticket.objects.select_for_update().only("id", "title", "event_time").get(pk=ticket_id)
         reservation = Reservation.objects.select_for_update().get(pk=reservation_id, user=user)
         if reservation.status == ReservationStatus.CANCELLED:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from fastticket.db import busy_on_lock_timeout, set_local_lock_timeout
+from fastticket.db import busy_on_lock_timeout
 from fastticket.errors import TicketHasReservations
 from tickets.availability import sold_out_flag_clear
 from tickets.models import Ticket
@@ -64,7 +64,6 @@ def ticket_update(*, ticket_id: UUID | str, **changes: Any) -> Ticket:
     if unknown:
         raise ValidationError({name: ["This field cannot be changed."] for name in sorted(unknown)})
     with transaction.atomic(), busy_on_lock_timeout():
-        set_local_lock_timeout()
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         event_time = changes.get("event_time", ticket.event_time)
         ticket_validate(
@@ -84,7 +83,6 @@ def ticket_update(*, ticket_id: UUID | str, **changes: Any) -> Ticket:
 def ticket_delete(*, ticket_id: UUID | str) -> None:
     """Delete a ticket that has never had a reservation, active or cancelled."""
     with transaction.atomic(), busy_on_lock_timeout():
-        set_local_lock_timeout()
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         if ticket.reservations.exists():
             raise TicketHasReservations()
