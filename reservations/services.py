@@ -61,7 +61,6 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 ONE_CONFIRMED_CONSTRAINT = "reservations_one_confirmed_per_user_ticket"
 WITHIN_QUANTITY_CONSTRAINT = "tickets_issued_count_within_quantity"
-IDEMPOTENCY_CONSTRAINT = "reservations_idempotency_user_key_unique"
 
 
 @dataclass(frozen=True)
@@ -239,10 +238,8 @@ def _reservation_create(*, user: User, ticket_id: UUID | str, idempotency_key: s
             reservation, error, key_taken = _book(user=user, ticket_id=ticket_id, key=key)
         except IntegrityError as exc:
             constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
-            if constraint == IDEMPOTENCY_CONSTRAINT:
-                key_taken = True
-                reservation = error = None
-            elif constraint == ONE_CONFIRMED_CONSTRAINT:
+            # The constraints are the net under the checks; their violations answer like the checks.
+            if constraint == ONE_CONFIRMED_CONSTRAINT:
                 held = _confirmed_reservation_id(user=user, ticket_id=ticket_id)
                 raise AlreadyReserved(extra={"reservation": str(held)}) from exc
             elif constraint == WITHIN_QUANTITY_CONSTRAINT:
