@@ -6,7 +6,7 @@ from reservations.models import Reservation
 from tickets.serializers import TicketSummarySerializer
 
 # Printable ASCII (space to tilde), 1 to 64 characters.
-IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,64}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,64}\Z"
 
 
 class ReservationSerializer(serializers.ModelSerializer):

@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from reservations import views
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)
 router.register("reservations", views.ReservationViewSet, basename="reservation")
 
 urlpatterns = [

@@ -1,0 +1,85 @@
+"""Booking and cancelling while Redis is unreachable: the database alone keeps them correct."""
+
+import copy
+
+import pytest
+from django.conf import settings
+from django.test.utils import override_settings
+from django_redis import get_redis_connection
+
+from fastticket import redis as ft_redis
+from reservations.models import Reservation
+from tests.factories import make_ticket
+from tests.reservations.helpers import cancel, issued, redis, reserve, sold_out_flag_key
+
+pytestmark = pytest.mark.django_db
+
+# A closed port in this suite's range: connections to it are refused at once.
+DEAD_REDIS = "redis://127.0.0.1:8144/15"
+
+
+def _dead_caches() -> dict:
+    caches = copy.deepcopy(settings.CACHES)
+    for alias in ("default", "locks"):
+        caches[alias]["LOCATION"] = DEAD_REDIS
+    return caches
+
+
+@pytest.fixture
+def redis_down():
+    """Point the cache and the booking lock at a dead Redis; back to the real one afterwards."""
+    with override_settings(CACHES=_dead_caches()):
+        ft_redis.reset_breaker()
+        for alias in ("default", "locks"):
+            with pytest.raises(ft_redis.REDIS_ERRORS):
+                get_redis_connection(alias).ping()
+        yield
+    ft_redis.reset_breaker()
+
+
+def test_booking_and_cancelling_work_while_redis_is_down(
+    redis_down, alice_api, bob_api, django_capture_on_commit_callbacks, caplog
+):
+    ticket = make_ticket(quantity=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booked = reserve(alice_api, ticket.id)
+        again = reserve(alice_api, ticket.id)
+        refused = reserve(bob_api, ticket.id)
+        cancelled = cancel(alice_api, booked.json()["id"])
+        rebooked = reserve(bob_api, ticket.id)
+
+    assert booked.status_code == 201
+    assert (again.status_code, again.json()["code"]) == (409, "already_reserved")
+    assert again.json()["reservation"] == booked.json()["id"]
+    assert (refused.status_code, refused.json()["code"]) == (409, "sold_out")
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+    assert rebooked.status_code == 201
+    assert issued(ticket) == 1
+    assert Reservation.objects.filter(ticket=ticket).count() == 2
+    assert "redis unavailable" in caplog.text
+
+
+def test_idempotency_key_replays_while_redis_is_down(redis_down, alice_api):
+    ticket = make_ticket()
+
+    first = reserve(alice_api, ticket.id, key="order-1")
+    again = reserve(alice_api, ticket.id, key="order-1")
+
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert issued(ticket) == 1
+
+
+def test_booking_uses_the_real_redis_again_after_an_outage(alice_api, bob_api, django_capture_on_commit_callbacks):
+    with override_settings(CACHES=_dead_caches()):
+        ft_redis.reset_breaker()
+        assert reserve(alice_api, make_ticket().id).status_code == 201
+    ft_redis.reset_breaker()
+    ticket = make_ticket(quantity=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reserve(bob_api, ticket.id).status_code == 201
+
+    assert redis().exists(sold_out_flag_key(ticket.id))
