@@ -9,7 +9,7 @@ from django.utils import timezone
 from fastticket.errors import DomainError
 from reservations.admin import TicketReservationInline
 from tickets import services
-from tickets.models import SaleStatus, Ticket
+from tickets.models import MAX_QUANTITY, SaleStatus, Ticket
 
 
 class SaleStatusFilter(admin.SimpleListFilter):
@@ -52,9 +52,26 @@ class EventWhenFilter(admin.SimpleListFilter):
 class TicketAdminForm(forms.ModelForm):
     """Shows the service's rule messages on the form; the save itself goes through the service."""
 
+    quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
     class Meta:
         model = Ticket
         fields = ["title", "quantity", "event_time", "sale_starts_at"]
+
+    def clean_event_time(self):
+        return self._stored_if_untouched("event_time")
+
+    def clean_sale_starts_at(self):
+        return self._stored_if_untouched("sale_starts_at")
+
+    def _stored_if_untouched(self, name: str):
+        # The time widget shows whole seconds: an untouched time set through the API keeps its
+        # microseconds, so it does not count as changed (a past event time may stay as it is).
+        value = self.cleaned_data[name]
+        stored = getattr(self.instance, name) if self.instance.pk else None
+        if value is not None and stored is not None and value == stored.replace(microsecond=0):
+            return stored
+        return value
 
     def clean(self):
         cleaned = super().clean()
@@ -104,6 +121,10 @@ class TicketAdmin(admin.ModelAdmin):
     fields = ["title", "quantity", "event_time", "sale_starts_at", *readonly_fields]
     inlines = [TicketReservationInline]
 
+    def get_fields(self, request, obj=None):
+        # An unsaved ticket has no counts or sale status to show yet.
+        return self.fields if obj is not None else TicketAdminForm.Meta.fields
+
     @admin.display(description="remaining")
     def remaining(self, ticket: Ticket) -> int:
         return ticket.remaining
@@ -117,7 +138,7 @@ class TicketAdmin(admin.ModelAdmin):
         return ticket.sale_status().label
 
     def save_model(self, request, obj: Ticket, form: TicketAdminForm, change: bool) -> None:
-        data = {name: form.cleaned_data.get(name) for name in form.Meta.fields}
+        data = {name: form.cleaned_data.get(name) for name in TicketAdminForm.Meta.fields}
         if change:
             changes = {name: data[name] for name in form.changed_data if name in data}
             saved = services.ticket_update(ticket_id=obj.pk, **changes) if changes else obj
@@ -126,8 +147,11 @@ class TicketAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
 
-    def save_related(self, request, form, formsets, change) -> None:
-        form.save_m2m()
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Reservations are never deleted (PROTECT): list them as what stops the delete, not as a
+        # permission the user lacks.
+        return to_delete, model_count, set() if protected else perms_needed, protected
 
     def delete_model(self, request, obj: Ticket) -> None:
         services.ticket_delete(ticket_id=obj.pk)

@@ -1,0 +1,151 @@
+"""The reservations admin: read-only lists, filters, search, and "cancel selected" through the service."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from reservations.models import Reservation, ReservationStatus
+from reservations.services import reservation_cancel, reservation_create
+from tests.factories import make_ticket
+from tickets.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/reservations/reservation/"
+
+
+@pytest.fixture
+def bookings(alice, bob):
+    """alice holds seats of Opera and Ballet; bob cancelled his seat of Opera."""
+    opera = make_ticket(title="Opera", quantity=5)
+    ballet = make_ticket(title="Ballet", quantity=5)
+    alice_opera = reservation_create(user=alice, ticket_id=opera.id)
+    alice_ballet = reservation_create(user=alice, ticket_id=ballet.id)
+    bob_opera = reservation_create(user=bob, ticket_id=opera.id)
+    reservation_cancel(user=bob, reservation_id=bob_opera.id)
+    return {
+        "opera": opera,
+        "ballet": ballet,
+        "alice_opera": alice_opera,
+        "alice_ballet": alice_ballet,
+        "bob_opera": bob_opera,
+    }
+
+
+def _listed(response) -> set:
+    assert response.status_code == 200
+    return {reservation.pk for reservation in response.context["cl"].result_list}
+
+
+def test_changelist_lists_every_reservation_with_user_ticket_and_status(staff_client, bookings):
+    response = staff_client.get(CHANGELIST)
+
+    html = response.content.decode()
+    assert _listed(response) == {bookings[k].pk for k in ("alice_opera", "alice_ballet", "bob_opera")}
+    for column in ("user", "ticket", "status", "reserved_at", "cancelled_at"):
+        assert f"column-{column}" in html, column
+
+
+def test_changelist_filters_by_status(staff_client, bookings):
+    confirmed = staff_client.get(CHANGELIST, {"status__exact": "confirmed"})
+    cancelled = staff_client.get(CHANGELIST, {"status__exact": "cancelled"})
+
+    assert _listed(confirmed) == {bookings["alice_opera"].pk, bookings["alice_ballet"].pk}
+    assert _listed(cancelled) == {bookings["bob_opera"].pk}
+
+
+def test_changelist_filters_by_ticket(staff_client, bookings):
+    response = staff_client.get(CHANGELIST, {"ticket__id__exact": str(bookings["ballet"].pk)})
+
+    assert _listed(response) == {bookings["alice_ballet"].pk}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("BOB", {"bob_opera"}),
+        ("alice@example.com", {"alice_opera", "alice_ballet"}),
+        ("ballet", {"alice_ballet"}),
+    ],
+)
+def test_changelist_searches_by_username_email_and_ticket_title(staff_client, bookings, query, expected):
+    response = staff_client.get(CHANGELIST, {"q": query})
+
+    assert _listed(response) == {bookings[k].pk for k in expected}
+
+
+def test_reservation_page_is_read_only(staff_client, bookings):
+    reservation = bookings["alice_opera"]
+    url = f"{CHANGELIST}{reservation.pk}/change/"
+
+    page = staff_client.get(url)
+    staff_client.post(url, {"status": "cancelled"})
+
+    assert page.status_code == 200
+    assert 'name="status"' not in page.content.decode()
+    assert staff_client.get(f"{CHANGELIST}add/").status_code == 403
+    assert staff_client.post(f"{CHANGELIST}{reservation.pk}/delete/", {"post": "yes"}).status_code == 403
+    reservation.refresh_from_db()
+    assert reservation.status == ReservationStatus.CONFIRMED
+
+
+def test_cancel_selected_cancels_confirmed_reservations_through_the_service(staff_client, bookings):
+    opera, ballet = bookings["opera"], bookings["ballet"]
+    selected = [bookings[k].pk for k in ("alice_opera", "alice_ballet", "bob_opera")]
+
+    response = staff_client.post(
+        CHANGELIST,
+        {"action": "cancel_selected", "_selected_action": [str(pk) for pk in selected], "index": "0"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "Cancelled 2 reservation(s)." in response.content.decode()
+    statuses = set(Reservation.objects.filter(pk__in=selected).values_list("status", flat=True))
+    assert statuses == {ReservationStatus.CANCELLED}
+    assert all(r.cancelled_at is not None for r in Reservation.objects.filter(pk__in=selected))
+    opera.refresh_from_db()
+    ballet.refresh_from_db()
+    assert (opera.issued_count, ballet.issued_count) == (0, 0)
+
+
+def test_cancel_selected_frees_the_seat_for_someone_else(staff_client, alice_api, bob):
+    ticket = make_ticket(quantity=1)
+    seat = reservation_create(user=bob, ticket_id=ticket.id)
+    assert alice_api.post(f"/api/v1/tickets/{ticket.id}/reserve/").json()["code"] == "sold_out"
+
+    staff_client.post(CHANGELIST, {"action": "cancel_selected", "_selected_action": [str(seat.pk)], "index": "0"})
+
+    assert alice_api.post(f"/api/v1/tickets/{ticket.id}/reserve/").status_code == 201
+    ticket.refresh_from_db()
+    assert ticket.issued_count == 1
+
+
+def test_cancel_selected_reports_a_reservation_whose_event_has_started(staff_client, alice):
+    ticket = make_ticket(quantity=2)
+    seat = reservation_create(user=alice, ticket_id=ticket.id)
+    Ticket.objects.filter(pk=ticket.pk).update(event_time=timezone.now() - timedelta(minutes=1))
+
+    response = staff_client.post(
+        CHANGELIST, {"action": "cancel_selected", "_selected_action": [str(seat.pk)], "index": "0"}, follow=True
+    )
+
+    html = response.content.decode()
+    assert "The sale for this ticket has closed" in html
+    assert "Cancelled 0 reservation(s)." in html
+    seat.refresh_from_db()
+    assert seat.status == ReservationStatus.CONFIRMED
+
+
+def test_non_staff_user_cannot_cancel_through_the_admin(client, alice, bob):
+    ticket = make_ticket()
+    seat = reservation_create(user=bob, ticket_id=ticket.id)
+    client.force_login(alice)
+
+    response = client.post(CHANGELIST, {"action": "cancel_selected", "_selected_action": [str(seat.pk)]})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+    seat.refresh_from_db()
+    assert seat.status == ReservationStatus.CONFIRMED
