@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from fastticket.errors import DomainError
@@ -136,6 +137,16 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(description="sale status")
     def sale_status_display(self, ticket: Ticket) -> str:
         return ticket.sale_status().label
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The form checked the rules, but a booking can commit between that check and the save
+        # (e.g. quantity now below issued_count): the service refuses, and nothing was saved.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (ValidationError, DomainError) as exc:
+            detail = exc.detail if isinstance(exc, DomainError) else " ".join(exc.messages)
+            self.message_user(request, f"Not saved: {detail}", level=messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj: Ticket, form: TicketAdminForm, change: bool) -> None:
         data = {name: form.cleaned_data.get(name) for name in TicketAdminForm.Meta.fields}
