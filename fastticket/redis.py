@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django_redis import get_redis_connection
+from django_redis.pool import ConnectionFactory
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -25,6 +26,17 @@ T = TypeVar("T")
 
 _down_until = 0.0
 _last_logged = 0.0
+
+
+class LockConnectionFactory(ConnectionFactory):
+    """Keep the booking locks' connection pools apart from the cache's.
+
+    django-redis keeps one pool per URL for all aliases, so without this the "locks" alias would
+    wait in BLPOP with the cache's short socket timeout (a lock wait longer than it would look like
+    a Redis outage), or the cache would get the locks' long one, whichever connected first.
+    """
+
+    _pools: dict = {}
 
 
 def key(*parts: object) -> str:

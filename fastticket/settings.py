@@ -143,6 +143,7 @@ CACHES = {
         "OPTIONS": {
             "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT,
             "SOCKET_TIMEOUT": BOOKING_LOCK_WAIT + 1,
+            "CONNECTION_FACTORY": "fastticket.redis.LockConnectionFactory",
         },
     },
 }
