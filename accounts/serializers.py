@@ -1,5 +1,6 @@
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from accounts.models import User
@@ -34,3 +35,10 @@ class LoginSerializer(StrictSerializer, TokenObtainPairSerializer):
 
 class RefreshSerializer(StrictSerializer, TokenRefreshSerializer):
     """simplejwt's refresh serializer (rotating, blacklisting), refusing unknown fields."""
+
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except User.DoesNotExist as exc:
+            # simplejwt looks the token's user up with .get(): a deleted user is a 401, not a 404.
+            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc

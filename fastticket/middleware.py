@@ -1,8 +1,10 @@
 """Middleware that must run before Django's host checks and body parsing."""
 
+import io
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from fastticket import health
@@ -40,13 +42,20 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.startswith("/api/"):
+            limit = settings.API_MAX_BODY_BYTES
+            too_large = JsonResponse({"detail": f"The request body is too large (limit {limit} bytes)."}, status=413)
+            if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+                # A chunked body has no Content-Length, so Django and DRF would read it as empty:
+                # read it here, at most one byte past the limit, and hand it on with its length.
+                body = request.META["wsgi.input"].read(limit + 1)
+                if len(body) > limit:
+                    return too_large
+                request.META["CONTENT_LENGTH"] = str(len(body))
+                request._stream = LimitedStream(io.BytesIO(body), len(body))
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
-            if length > settings.API_MAX_BODY_BYTES:
-                return JsonResponse(
-                    {"detail": f"The request body is too large (limit {settings.API_MAX_BODY_BYTES} bytes)."},
-                    status=413,
-                )
+            if length > limit:
+                return too_large
         return self.get_response(request)

@@ -72,7 +72,7 @@ WSGI_APPLICATION = "fastticket.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "fastticket" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -20,12 +20,20 @@ def not_found(request: HttpRequest, exception: Exception | None = None):
     return defaults.page_not_found(request, exception)
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None):
+    # Django answers a disallowed Host header or another SuspiciousOperation here, before any view.
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
 def server_error(request: HttpRequest):
     if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": "Internal server error."}, status=500)
     return defaults.server_error(request)
 
 
+handler400 = bad_request
 handler404 = not_found
 handler500 = server_error
 

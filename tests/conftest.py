@@ -29,6 +29,20 @@ def _delete_test_keys() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _unhashed_static_files(settings):
+    """Render pages without collectstatic's manifest, which a test run does not need to build.
+
+    With DEBUG off the project stores static files hashed (whitenoise's manifest storage), and
+    `{% static %}` raises for a file that collectstatic has not hashed yet; the live server of the
+    browser tests serves unhashed names too. The deployment check exercises the real storage.
+    """
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _clean_state():
     """Each test starts with no Redis keys of ours, a closed breaker and an empty auth cache."""
     _delete_test_keys()

@@ -44,10 +44,6 @@ def page(settings, live_server, monkeypatch):
     # Playwright's sync API keeps an asyncio loop running in this thread; the test's own ORM calls
     # stay synchronous, and the live server answers from its own threads.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
