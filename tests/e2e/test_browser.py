@@ -39,7 +39,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def page(settings, live_server, monkeypatch):
+def page(live_server, monkeypatch):
     """Yield a Chromium page with a bounded wait for every action."""
     # Playwright's sync API keeps an asyncio loop running in this thread; the test's own ORM calls
     # stay synchronous, and the live server answers from its own threads.
