@@ -1,0 +1,1 @@
+"""FastTicket's load benchmark: `python -m bench flash-sale` (see bench/README.md)."""
