@@ -244,6 +244,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "fastticket.negotiation.JSONFirstContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "fastticket.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -326,5 +327,9 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         "django_guid": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+        # 4xx answers are business as usual (a 409 per sold-out attempt): the access log has them.
+        "django.request": {"handlers": ["stdout"], "level": "ERROR", "propagate": False},
+        # python-redis-lock logs every acquire and release at INFO.
+        "redis_lock": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
     },
 }

@@ -1,38 +1,32 @@
-from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from fastticket.serializers import StrictSerializer
-from reservations.models import Reservation
+from reservations.models import ReservationStatus
 from tickets.serializers import TicketSummarySerializer
 
 # Printable ASCII (space to tilde), 1 to 64 characters.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,64}\Z"
 
 
-class ReservationSerializer(serializers.ModelSerializer):
+class ReservationSerializer(serializers.Serializer):
+    """A reservation (plain Serializer, like TicketSummarySerializer: it renders every booking)."""
+
+    id = serializers.UUIDField(read_only=True)
     ticket = TicketSummarySerializer(read_only=True)
-
-    class Meta:
-        model = Reservation
-        fields = ["id", "ticket", "status", "reserved_at", "cancelled_at"]
-        read_only_fields = fields
+    status = serializers.ChoiceField(choices=ReservationStatus.choices, read_only=True)
+    reserved_at = serializers.DateTimeField(read_only=True)
+    cancelled_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
-class ReservationUserSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = get_user_model()
-        fields = ["id", "username"]
-        read_only_fields = fields
+class ReservationUserSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    username = serializers.CharField(read_only=True)
 
 
 class TicketReservationSerializer(ReservationSerializer):
     """A reservation as staff see it in a ticket's list: with its user."""
 
     user = ReservationUserSerializer(read_only=True)
-
-    class Meta(ReservationSerializer.Meta):
-        fields = [*ReservationSerializer.Meta.fields, "user"]
-        read_only_fields = fields
 
 
 class EmptyBodySerializer(StrictSerializer):

@@ -47,18 +47,27 @@ class ReserveView(APIView):
         responses={201: ReservationSerializer, **errors(400, 401, 404, 409, 413, 422, 429, 503)},
     )
     def post(self, request: Request, ticket_id) -> Response:
-        EmptyBodySerializer(data=request.data or {}).is_valid(raise_exception=True)
-        header = IdempotencyKeySerializer(data=_idempotency_header(request))
-        header.is_valid(raise_exception=True)
+        _refuse_body_fields(request)
         reservation = services.reservation_create(
-            user=request.user, ticket_id=ticket_id, idempotency_key=header.validated_data.get("Idempotency-Key")
+            user=request.user, ticket_id=ticket_id, idempotency_key=_idempotency_key(request)
         )
         return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
 
 
-def _idempotency_header(request: Request) -> dict[str, str]:
+def _refuse_body_fields(request: Request) -> None:
+    """Refuse a body that carries fields (400); an empty body, the usual case, is not parsed."""
+    if request.META.get("CONTENT_LENGTH") not in (None, "", "0"):
+        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """Return the validated Idempotency-Key header, or None when there is none."""
     value = request.META.get("HTTP_IDEMPOTENCY_KEY")
-    return {} if value is None else {"Idempotency-Key": value}
+    if value is None:
+        return None
+    header = IdempotencyKeySerializer(data={"Idempotency-Key": value})
+    header.is_valid(raise_exception=True)
+    return header.validated_data["Idempotency-Key"]
 
 
 @extend_schema_view(
@@ -88,7 +97,7 @@ class ReservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     )
     @action(detail=True, methods=["post"], throttle_classes=[UserRateThrottle, BookingRateThrottle])
     def cancel(self, request: Request, pk=None) -> Response:
-        EmptyBodySerializer(data=request.data or {}).is_valid(raise_exception=True)
+        _refuse_body_fields(request)
         reservation = services.reservation_cancel(user=request.user, reservation_id=pk)
         return Response(ReservationSerializer(reservation).data)
 
