@@ -33,8 +33,8 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 
 # Recycle workers now and then so a slow leak cannot grow without bound; the jitter keeps them
 # from all restarting at the same moment.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 100000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 10000)
 
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")

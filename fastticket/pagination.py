@@ -1,10 +1,36 @@
 """The API's one page shape: `{"count", "next", "previous", "results"}`."""
 
 from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """Pages of 20 by default; `?page_size=` is capped at 100 rather than refused."""
+    """Pages of 20 by default; `?page_size=` is capped at 100 rather than refused.
+
+    A `page_size` that is not a positive integer is a 400 (DRF would ignore it), and a `page`
+    that is not a page number, an empty one too, is a 404 like a page past the end (DRF would
+    read an empty one as page 1).
+    """
 
     page_size_query_param = "page_size"
     max_page_size = 100
+    last_page_strings = ()
+
+    def get_page_number(self, request, paginator):
+        return request.query_params.get(self.page_query_param, 1)
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None:
+            try:
+                pagination._positive_int(raw, strict=True)
+            except ValueError:
+                raise ValidationError({self.page_size_query_param: ["A positive integer is required."]}) from None
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters

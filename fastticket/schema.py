@@ -1,5 +1,6 @@
 """OpenAPI helpers: the documented error responses of API.md's Errors table."""
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse
 
 from fastticket.serializers import (
@@ -8,6 +9,9 @@ from fastticket.serializers import (
     UnauthorizedSerializer,
     ValidationErrorSerializer,
 )
+
+# An operation anyone may call: the bearer token or session is optional (the empty requirement).
+OPTIONAL_AUTH = [{"jwtAuth": []}, {"cookieAuth": []}, {}]
 
 _ERRORS = {
     400: OpenApiResponse(ValidationErrorSerializer, description='Invalid input: `{"field": ["message"]}`.'),
@@ -25,3 +29,17 @@ _ERRORS = {
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     """Return the documented error responses for these status codes."""
     return {code: _ERRORS[code] for code in codes}
+
+
+class StrictSerializerExtension(OpenApiSerializerExtension):
+    """Say in the schema what StrictSerializer does: a request body with an unknown field is a 400."""
+
+    target_class = "fastticket.serializers.StrictSerializer"
+    match_subclasses = True
+    priority = 1  # above drf-spectacular's own simplejwt extensions (login, refresh)
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema

@@ -1,12 +1,24 @@
 """Serializer building blocks shared by the apps."""
 
+from django.http import QueryDict
 from rest_framework import serializers
+
+# JSON types DRF would otherwise coerce: 0 into "0" for a string field, "5" into 5 for an integer.
+_JSON_TYPES = (
+    (serializers.CharField, "Not a valid string.", lambda value: isinstance(value, str)),
+    (
+        serializers.IntegerField,
+        "A valid integer is required.",
+        lambda value: isinstance(value, int) and not isinstance(value, bool),
+    ),
+)
 
 
 class StrictSerializer(serializers.Serializer):
     """Refuse fields the endpoint does not know (400), instead of silently dropping them.
 
     Read-only fields the endpoint knows (e.g. `issued_count`) are still accepted and ignored.
+    A JSON value of the wrong type is a 400 too (form bodies, from the browsable API, are all text).
     """
 
     def to_internal_value(self, data):
@@ -14,6 +26,18 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            if not isinstance(data, QueryDict):
+                wrong = {
+                    name: [message]
+                    for name, field in self.fields.items()
+                    for kind, message, is_valid in _JSON_TYPES
+                    if isinstance(field, kind)
+                    and not field.read_only
+                    and data.get(name) is not None
+                    and not is_valid(data[name])
+                }
+                if wrong:
+                    raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 

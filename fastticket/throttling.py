@@ -17,6 +17,12 @@ class UserRateThrottle(throttling.UserRateThrottle):
 
     scope = "user"
 
+    def get_cache_key(self, request, view):
+        # DRF's would count anonymous callers per IP too, so THROTTLE_ANON=off could not free them.
+        if not request.user or not request.user.is_authenticated:
+            return None
+        return super().get_cache_key(request, view)
+
 
 class AuthRateThrottle(throttling.AnonRateThrottle):
     """Signup, login and refresh, per client IP, whoever is logged in."""

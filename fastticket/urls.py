@@ -4,13 +4,19 @@ from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from fastticket.metrics import metrics
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """Answer an unknown path under /api/ with JSON, never Django's HTML page."""
+    """Answer an unknown path under /api/ with JSON, never Django's HTML page.
+
+    CSRF-exempt, or a POST to an unknown or malformed API path would get the CSRF middleware's
+    HTML 403 instead of this 404.
+    """
     return JsonResponse({"detail": "Not found."}, status=404)
 
 

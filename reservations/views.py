@@ -1,6 +1,5 @@
 """Booking API: reserve a seat, list and cancel one's reservations, staff list per ticket."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -14,7 +13,7 @@ from fastticket.schema import errors
 from fastticket.throttling import BookingRateThrottle, UserRateThrottle
 from reservations import selectors, services
 from reservations.filters import ReservationFilter
-from reservations.models import Reservation
+from reservations.models import Reservation, ReservationStatus
 from reservations.serializers import (
     EmptyBodySerializer,
     IdempotencyKeySerializer,
@@ -24,7 +23,8 @@ from reservations.serializers import (
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # Printable ASCII; HTTP strips a header value's outer spaces, so none can be sent there.
+    {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[!-~]([ -~]{0,62}[!-~])?$"},
     OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -70,9 +70,19 @@ def _idempotency_key(request: Request) -> str | None:
     return header.validated_data["Idempotency-Key"]
 
 
+# django-filter reads an empty value as no filter at all.
+STATUS = OpenApiParameter(
+    "status",
+    str,
+    enum=[*ReservationStatus.values, ""],
+    description="Keep the reservations in this status; empty or absent: all.",
+)
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List my reservations, newest first",
+        parameters=[STATUS],
         responses={200: ReservationSerializer(many=True), **errors(400, 401, 404, 429)},
     ),
     retrieve=extend_schema(
@@ -107,7 +117,7 @@ class ReservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         tags=["tickets"],
         summary="List a ticket's reservations in booking order (staff)",
         operation_id="tickets_reservations_list",
-        responses={200: TicketReservationSerializer(many=True), **errors(401, 403, 404, 429)},
+        responses={200: TicketReservationSerializer(many=True), **errors(400, 401, 403, 404, 429)},
     ),
 )
 class TicketReservationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
