@@ -254,7 +254,10 @@ SMOKE_BASE_URL="$base" SMOKE_ADMIN_USERNAME=deploycheck-admin SMOKE_ADMIN_PASSWO
   bash -e "$scratch/smoke.sh"
 
 # Counters from both workers add up in one answer (prometheus_client multiprocess mode).
-curl -fsS "$base/metrics" | grep -q '^django_http_requests_total_by_method_total' ||
+# Read the whole page first: `grep -q` would stop reading at the first match and, under
+# pipefail, curl's failed write would count as a missing counter.
+metrics_page="$(curl -fsS "$base/metrics")" || fail "/metrics did not answer"
+grep -q '^django_http_requests_total_by_method_total' <<<"$metrics_page" ||
   fail "/metrics lacks the request counters"
 echo "/metrics: 200"
 
