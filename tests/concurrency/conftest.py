@@ -3,11 +3,14 @@
 Ports: the shared gunicorn 8145, the private redis-server 8146, a gunicorn of one test's own 8147.
 """
 
+from contextlib import ExitStack
+
 import pytest
 from django.db import connection
 
-from tests.concurrency.servers import Gunicorn, PrivateRedis
+from tests.concurrency.servers import PrivateRedis, race_gunicorn
 from tests.factories import access_token, make_user
+from tests.servers import GunicornServer
 
 GUNICORN_PORT = 8145
 PRIVATE_REDIS_PORT = 8146
@@ -25,43 +28,27 @@ def racers(django_db_setup, django_db_blocker) -> int:
 
 
 @pytest.fixture(scope="module")
-def gunicorn(django_db_setup, django_db_blocker):
-    """Serve the app from 4 sync worker processes on the test database.
-
-    The database lock wait is raised to 8 s so that a test can find and kill a worker that waits on a
-    row lock before it would give up with 503.
-    """
-    server = Gunicorn(port=GUNICORN_PORT, env={"BOOKING_DB_LOCK_TIMEOUT_MS": "8000"})
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+def gunicorn(django_db_setup, tmp_path_factory):
+    """Serve the app from 4 sync worker processes on the test database."""
+    with race_gunicorn(GUNICORN_PORT, log_path=tmp_path_factory.mktemp("gunicorn") / "gunicorn.log") as server:
+        yield server
 
 
 @pytest.fixture
-def start_gunicorn():
+def start_gunicorn(tmp_path):
     """Start a gunicorn with extra environment variables for one test (e.g. another REDIS_URL)."""
-    servers = []
+    with ExitStack() as servers:
 
-    def start(**env: str) -> Gunicorn:
-        server = Gunicorn(port=OWN_GUNICORN_PORT, env={"BOOKING_DB_LOCK_TIMEOUT_MS": "8000", **env})
-        servers.append(server)
-        return server.start()
+        def start(**env: str) -> GunicornServer:
+            return servers.enter_context(race_gunicorn(OWN_GUNICORN_PORT, log_path=tmp_path / "gunicorn.log", **env))
 
-    try:
         yield start
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @pytest.fixture
-def private_redis():
-    server = PrivateRedis(port=PRIVATE_REDIS_PORT)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+def private_redis(tmp_path):
+    with PrivateRedis(PRIVATE_REDIS_PORT, log_path=tmp_path / "redis.log") as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
 """Race harness: threads that start together, booking calls that retry 503s, and the guarantee checks."""
 
-import json
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,12 +11,12 @@ from io import StringIO
 from typing import Any, TypeVar
 
 import psycopg
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
 from reservations.models import Reservation, ReservationStatus
+from tests.servers import GunicornServer, database_url
 from tickets.models import Ticket
 
 T = TypeVar("T")
@@ -152,8 +149,12 @@ def api_call(method: str, path: str, *, token: str, data: dict | None = None) ->
     return _answer(response)
 
 
+def reserve_path(ticket_id) -> str:
+    return f"/api/v1/tickets/{ticket_id}/reserve/"
+
+
 def api_reserve(token: str, ticket_id) -> Answer:
-    return api_call("post", f"/api/v1/tickets/{ticket_id}/reserve/", token=token)
+    return api_call("post", reserve_path(ticket_id), token=token)
 
 
 def api_book(user, token: str, *, ticket_id) -> Answer:
@@ -168,23 +169,25 @@ def api_cancel(token: str, reservation_id) -> Answer:
 # Over HTTP (gunicorn) -------------------------------------------------------------------------------
 
 
-def http_call(base_url: str, method: str, path: str, *, token: str | None = None, timeout: float = 60) -> Answer:
+def http_call(
+    server: GunicornServer, method: str, path: str, *, token: str | None = None, timeout: float = 60
+) -> Answer:
     """Send one request to a running server and return its answer (4xx and 5xx included)."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = b"" if method == "POST" else None
-    request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
+    reply = server.request(method, path, token=token, headers={"Content-Type": "application/json"}, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw, retry_after = response.status, response.read(), response.headers.get("Retry-After")
-    except urllib.error.HTTPError as error:
-        status, raw, retry_after = error.code, error.read(), error.headers.get("Retry-After")
-    try:
-        body = json.loads(raw) if raw else None
+        body = reply.json() if reply.body else None
     except ValueError:
-        body = raw.decode(errors="replace")
-    return Answer(status, body, retry_after)
+        body = reply.body.decode(errors="replace")
+    return Answer(reply.status, body, reply.headers.get("Retry-After"))
+
+
+def http_reserve(server: GunicornServer, token: str, ticket_id) -> Answer:
+    return http_call(server, "POST", reserve_path(ticket_id), token=token)
+
+
+def http_book(server: GunicornServer, user, token: str, *, ticket_id) -> Answer:
+    """Reserve over HTTP as the crowd member (user, token); with the server bound, the shape `sale` calls."""
+    return http_reserve(server, token, ticket_id)
 
 
 # The guarantees ------------------------------------------------------------------------------------
@@ -239,55 +242,9 @@ def issued_count(ticket_id) -> int:
     return Ticket.objects.values_list("issued_count", flat=True).get(pk=ticket_id)
 
 
-# Raw PostgreSQL access, beside the application's connections ---------------------------------------
-
-
-def conninfo() -> str:
-    """Return a libpq connection string for the database the tests use (the test database)."""
-    db = settings.DATABASES["default"]
-    parts = {
-        "dbname": db["NAME"],
-        "user": db.get("USER") or "",
-        "password": db.get("PASSWORD") or "",
-        "host": db.get("HOST") or "",
-        "port": str(db.get("PORT") or ""),
-    }
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v})
-
-
-@contextmanager
-def row_lock_held(ticket_id) -> Iterator[Callable[[], None]]:
-    """Hold the ticket's row lock from another session (SELECT ... FOR UPDATE); yield its early release."""
-    with psycopg.connect(conninfo()) as conn:
-        conn.execute(f"SELECT id FROM {Ticket._meta.db_table} WHERE id = %s FOR UPDATE", [ticket_id])
-        try:
-            yield conn.rollback
-        finally:
-            conn.rollback()
-
-
-def lock_waiters() -> list[tuple[int, int | None]]:
-    """Return (backend pid, client port) of this database's sessions that wait on a lock."""
-    with psycopg.connect(conninfo(), autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid, client_port FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
-            [settings.DATABASES["default"]["NAME"]],
-        ).fetchall()
-    return [(pid, port) for pid, port in rows]
+# PostgreSQL beside the application's connections ---------------------------------------------------
 
 
 def backend_alive(pid: int) -> bool:
-    with psycopg.connect(conninfo(), autocommit=True) as conn:
+    with psycopg.connect(database_url(), autocommit=True) as conn:
         return conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone() is not None
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll until predicate() is truthy and return its value; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)

@@ -1,9 +1,7 @@
 """Races across processes: four gunicorn workers on one database, and a worker killed mid-booking."""
 
-import http.client
 import os
 import signal
-import urllib.error
 from functools import partial
 
 import psutil
@@ -16,16 +14,15 @@ from tests.concurrency.harness import (
     assert_sold_exactly,
     backend_alive,
     check_invariants,
-    http_call,
+    http_book,
+    http_reserve,
     in_background,
     issued_count,
-    lock_waiters,
-    row_lock_held,
     sale,
-    wait_until,
     with_retries,
 )
 from tests.factories import access_token, make_ticket
+from tests.servers import DISCONNECTED, lock_waiters, row_lock_held, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -34,19 +31,17 @@ CROWD = 200
 POSTGRES_PORT = 5432
 
 
-def _reserve_path(ticket) -> str:
-    return f"/api/v1/tickets/{ticket.pk}/reserve/"
-
-
-def _workers_with_database_connections(server) -> set[int]:
-    """Return the gunicorn workers holding an open connection to PostgreSQL."""
+def _workers_connected(server, *, local_port: int | None = None, remote_port: int | None = None) -> set[int]:
+    """Return the gunicorn workers with a TCP connection from local_port or to remote_port."""
     holders = set()
     for pid in server.worker_pids():
         try:
             connections = psutil.Process(pid).net_connections(kind="tcp")
         except psutil.NoSuchProcess:
             continue
-        if any(c.raddr and c.raddr.port == POSTGRES_PORT for c in connections):
+        if any(
+            (c.laddr and c.laddr.port == local_port) or (c.raddr and c.raddr.port == remote_port) for c in connections
+        ):
             holders.add(pid)
     return holders
 
@@ -55,34 +50,32 @@ def test_crowd_across_four_gunicorn_workers_gets_exactly_40_seats(gunicorn, race
     ticket = make_ticket(quantity=SEATS)
     crowd = make_users(CROWD, "fan")
 
-    def book(user, token: str) -> Answer:
-        return http_call(gunicorn.base_url, "POST", _reserve_path(ticket), token=token)
-
-    attempts = sale(book, crowd, threads=racers)
+    attempts = sale(partial(http_book, gunicorn, ticket_id=ticket.pk), crowd, threads=racers)
 
     assert_sold_exactly(ticket, crowd, attempts, seats=SEATS)
     # The sale really ran in several processes, each with its own database session.
-    assert len(_workers_with_database_connections(gunicorn)) >= 2
-    assert "Traceback" not in gunicorn.log_text()
+    assert len(_workers_connected(gunicorn, remote_port=POSTGRES_PORT)) >= 2
+    assert "Traceback" not in gunicorn.log()
 
 
-def _reserve_or_disconnected(base_url: str, path: str, token: str) -> Answer | None:
+def _reserve_or_disconnected(server, token: str, ticket_id) -> Answer | None:
     """Reserve over HTTP; None when the server closed the connection without an answer."""
     try:
-        return http_call(base_url, "POST", path, token=token)
-    except (http.client.RemoteDisconnected, ConnectionError, urllib.error.URLError):
+        return http_reserve(server, token, ticket_id)
+    except DISCONNECTED:
         return None
 
 
 def test_worker_killed_mid_booking_leaves_nothing_half_written(gunicorn, alice, bob):
     ticket = make_ticket(quantity=5)
-    workers = gunicorn.wait_workers(gunicorn.workers)
-    request = partial(_reserve_or_disconnected, gunicorn.base_url, _reserve_path(ticket), access_token(alice))
+    gunicorn.wait_until_ready()
+    workers = gunicorn.worker_pids()
+    request = partial(_reserve_or_disconnected, gunicorn, access_token(alice), ticket.pk)
 
     with row_lock_held(ticket.pk), in_background(request) as answer:
         # The booking is inside its transaction, waiting for the ticket row that this test holds.
         backend, client_port = wait_until(lock_waiters, timeout=30, what="a booking waiting on the row lock")[0]
-        victim = gunicorn.worker_with_local_port(client_port)
+        victim = next(iter(_workers_connected(gunicorn, local_port=client_port)), None)
         assert victim in workers, f"no worker owns the database connection on port {client_port}"
         os.kill(victim, signal.SIGKILL)
         assert answer() is None, "the killed worker's request still got an answer"
@@ -91,11 +84,11 @@ def test_worker_killed_mid_booking_leaves_nothing_half_written(gunicorn, alice, 
 
     assert not Reservation.objects.filter(ticket=ticket).exists()
     assert issued_count(ticket.pk) == 0
-    restarted = gunicorn.wait_workers(gunicorn.workers)
-    assert victim not in restarted
-    retry = with_retries(partial(http_call, gunicorn.base_url, "POST", _reserve_path(ticket), token=access_token(bob)))
+    gunicorn.wait_until_ready()
+    assert victim not in gunicorn.worker_pids()
+    retry = with_retries(partial(http_reserve, gunicorn, access_token(bob), ticket.pk))
     assert_no_server_errors([retry])
     assert retry.final.status == 201, retry.final
     assert issued_count(ticket.pk) == 1
-    assert "Traceback" not in gunicorn.log_text()
+    assert "Traceback" not in gunicorn.log()
     check_invariants()

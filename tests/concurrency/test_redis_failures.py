@@ -13,7 +13,6 @@ from django_redis import get_redis_connection
 from fastticket import redis as ft_redis
 from reservations.models import Reservation, ReservationStatus
 from tests.concurrency.harness import (
-    Answer,
     Attempts,
     api_book,
     api_reserve,
@@ -21,16 +20,15 @@ from tests.concurrency.harness import (
     assert_sold_exactly,
     check_invariants,
     confirmed_count,
-    http_call,
+    http_book,
+    http_reserve,
     in_background,
     issued_count,
-    lock_waiters,
-    row_lock_held,
     sale,
-    wait_until,
 )
 from tests.concurrency.servers import app_redis
 from tests.factories import access_token, make_ticket
+from tests.servers import lock_waiters, row_lock_held, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,21 +101,18 @@ def test_sale_across_gunicorn_workers_survives_redis_killed_midway(
     crowd = make_users(150, "fan")
     server = start_gunicorn(REDIS_URL=private_redis.url)
 
-    def book(user, token: str) -> Answer:
-        return http_call(server.base_url, "POST", f"/api/v1/tickets/{ticket.pk}/reserve/", token=token)
-
+    book = partial(http_book, server, ticket_id=ticket.pk)
     attempts = _sale_with_redis_killed_midway(private_redis, ticket, crowd, book, threads=racers)
     assert_sold_exactly(ticket, crowd, attempts, seats=40)
 
     private_redis.start()
     time.sleep(settings.REDIS_RETRY_AFTER + 0.2)  # each worker's breaker closes by itself
     second = make_ticket(quantity=5)
-    path = f"/api/v1/tickets/{second.pk}/reserve/"
     _assert_booking_takes_the_lock_in(
-        private_redis, second, partial(http_call, server.base_url, "POST", path, token=access_token(alice))
+        private_redis, second, partial(http_reserve, server, access_token(alice), second.pk)
     )
-    assert "redis unavailable" in server.log_text()
-    assert "Traceback" not in server.log_text()
+    assert "redis unavailable" in server.log()
+    assert "Traceback" not in server.log()
     check_invariants()
 
 

@@ -8,7 +8,8 @@ from django.db import connection
 
 from reservations.models import Reservation
 from tests.factories import access_token, make_ticket
-from tests.faults.server import Server, backend_waiting_for_a_lock, closed_port, ticket_row_locked
+from tests.faults.server import Server, backend_waiting_for_a_lock, closed_port
+from tests.servers import row_lock_held
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +32,7 @@ def test_booking_whose_connection_is_killed_mid_transaction_answers_503_and_writ
     token = access_token(alice)
     path = f"/api/v1/tickets/{ticket.pk}/reserve/"
 
-    with ticket_row_locked(ticket.pk), ThreadPoolExecutor(max_workers=1) as pool:
+    with row_lock_held(ticket.pk), ThreadPoolExecutor(max_workers=1) as pool:
         booking = pool.submit(server.request, "POST", path, token=token)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [backend_waiting_for_a_lock()])
@@ -53,7 +54,9 @@ def test_unreachable_database_makes_readyz_and_the_api_answer_503_unavailable(tm
         ready = server.request("GET", "/readyz", timeout=10)
         tickets = server.request("GET", "/api/v1/tickets/", timeout=10)
         me = server.request("GET", "/api/v1/auth/me/", token=token, timeout=10)
-        login = server.request("POST", "/api/v1/auth/login/", body={"username": "alice", "password": "x"}, timeout=10)
+        login = server.request(
+            "POST", "/api/v1/auth/login/", json_body={"username": "alice", "password": "x"}, timeout=10
+        )
 
     assert ready.status == 503
     assert ready.json()["database"] == "error"

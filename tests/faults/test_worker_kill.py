@@ -1,6 +1,5 @@
 """A gunicorn worker SIGKILLed in the middle of bookings: API.md's guarantees still hold."""
 
-import http.client
 import os
 import signal
 import time
@@ -11,29 +10,25 @@ from django.core.management import call_command
 
 from reservations.models import Reservation, ReservationStatus
 from tests.factories import access_token, make_ticket, make_user
-from tests.faults.server import Server, backend_waiting_for_a_lock, ticket_row_locked
+from tests.faults.server import Server, backend_waiting_for_a_lock
+from tests.servers import DISCONNECTED, row_lock_held, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _kill_worker(server: Server) -> None:
     """SIGKILL one worker, then wait until the master has replaced it."""
-    workers = server.worker_pids()
-    os.kill(workers[0], signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        alive = server.worker_pids()
-        if workers[0] not in alive and len(alive) == len(workers):
-            break
-        time.sleep(0.1)
-    server.wait_until_serving()
+    victim = server.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: victim not in server.worker_pids(), timeout=30, what="the master to reap the killed worker")
+    server.wait_until_ready()  # until a new worker stands in its place
 
 
 def _book(server: Server, path: str, token: str) -> int | None:
     """Book and return the status, or None when the worker died before answering."""
     try:
         return server.request("POST", path, token=token).status
-    except (ConnectionError, http.client.HTTPException):
+    except DISCONNECTED:
         return None
 
 
@@ -52,7 +47,7 @@ def test_worker_killed_while_its_booking_waits_for_the_row_lock_writes_nothing(t
     ticket = make_ticket(quantity=5)
     path = f"/api/v1/tickets/{ticket.pk}/reserve/"
     with Server(log_path=tmp_path / "gunicorn.log", BOOKING_DB_LOCK_TIMEOUT_MS="30000") as server:
-        with ticket_row_locked(ticket.pk), ThreadPoolExecutor(max_workers=1) as pool:
+        with row_lock_held(ticket.pk), ThreadPoolExecutor(max_workers=1) as pool:
             booking = pool.submit(_book, server, path, access_token(alice))
             backend_waiting_for_a_lock()
             _kill_worker(server)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.ops import servers
+from tests.ops.servers import FLOW_PORT
+from tests.servers import GunicornServer
 
 pytestmark = pytest.mark.slow
 
@@ -14,11 +15,10 @@ PASSWORD = "plum-tree-harbour-7"
 def server(transactional_db, tmp_path):
     # transactional_db: the workers commit for real, and the test database is emptied afterwards
     # (after this fixture has stopped the server, since it was set up first).
-    with servers.GunicornServer(
-        servers.FLOW_PORT,
+    with GunicornServer(
+        FLOW_PORT,
         log_path=tmp_path / "gunicorn.log",
         workers=WORKERS,
-        DATABASE_URL=servers.database_url(),
         # The flow sends more auth requests than a production rate allows a minute.
         THROTTLE_AUTH="off",
     ) as running:

@@ -112,7 +112,7 @@ def test_no_secret_leaks_under_gunicorn(tmp_path):
     with Server(log_path=tmp_path / "gunicorn.log", DJANGO_LOG_LEVEL="DEBUG") as server:
 
         def send(step, method, path, body=None, token=None):
-            reply = server.request(method, path, body=body, token=token)
+            reply = server.request(method, path, json_body=body, token=token)
             return Exchange(step, reply.status, str(reply.headers), reply.body.decode())
 
         exchanges, secrets = _account_flow(send)
