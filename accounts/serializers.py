@@ -4,6 +4,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from accounts.models import User
+from accounts.services import refresh_token_locked
 from fastticket.serializers import StrictSerializer
 
 
@@ -37,8 +38,9 @@ class RefreshSerializer(StrictSerializer, TokenRefreshSerializer):
     """simplejwt's refresh serializer (rotating, blacklisting), refusing unknown fields."""
 
     def validate(self, attrs):
-        try:
-            return super().validate(attrs)
-        except User.DoesNotExist as exc:
-            # simplejwt looks the token's user up with .get(): a deleted user is a 401, not a 404.
-            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc
+        with refresh_token_locked(attrs["refresh"]):
+            try:
+                return super().validate(attrs)
+            except User.DoesNotExist as exc:
+                # simplejwt looks the token's user up with .get(): a deleted user is a 401, not a 404.
+                raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc

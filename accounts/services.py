@@ -1,9 +1,14 @@
-"""Account actions: signup and logout."""
+"""Account actions: signup, and using up a refresh token (refresh, logout)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
@@ -34,17 +39,39 @@ def user_create(*, username: str, email: str, password: str, is_staff: bool = Fa
         with transaction.atomic():
             user.save(force_insert=True)
     except IntegrityError as exc:
-        field = "email" if "email" in str(exc) else "username"
-        raise _taken(field) from exc
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        raise _taken("email" if constraint == "accounts_user_email_ci_unique" else "username") from exc
     return user
+
+
+@contextmanager
+def refresh_token_locked(refresh: str) -> Iterator[None]:
+    """Run the block in a transaction holding the refresh token's row lock.
+
+    Two refreshes (or a refresh and a logout) racing with one token would both pass simplejwt's
+    blacklist check before either blacklisted it, and both get new tokens. With the lock the second
+    waits until the first commits, then finds the token blacklisted. An invalid token locks nothing:
+    simplejwt refuses it inside the block.
+    """
+    with transaction.atomic():
+        try:
+            jti = RefreshToken(refresh)[api_settings.JTI_CLAIM]
+        except TokenError:
+            jti = None
+        if jti is not None:
+            # order_by(): the model's default ordering joins its nullable user, and FOR UPDATE
+            # cannot lock the nullable side of an outer join.
+            list(OutstandingToken.objects.select_for_update().filter(jti=jti).order_by().values_list("id", flat=True))
+        yield
 
 
 def user_logout(*, user: User, refresh: str) -> None:
     """Blacklist the caller's refresh token so that it can never be used again."""
-    try:
-        token = RefreshToken(refresh)
-    except TokenError as exc:
-        raise InvalidToken(str(exc)) from exc
-    if str(token.get("user_id")) != str(user.pk):
-        raise InvalidToken("Token does not belong to the authenticated user.")
-    token.blacklist()
+    with refresh_token_locked(refresh):
+        try:
+            token = RefreshToken(refresh)
+        except TokenError as exc:
+            raise InvalidToken(str(exc)) from exc
+        if str(token.get("user_id")) != str(user.pk):
+            raise InvalidToken("Token does not belong to the authenticated user.")
+        token.blacklist()
