@@ -5,7 +5,7 @@ import uuid
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Upper
 
 
 class UserManager(DjangoUserManager):
@@ -26,13 +26,15 @@ class User(AbstractUser):
     class Meta:
         ordering = ["username"]
         constraints = [
+            # UPPER, as `__iexact` lookups compare: with LOWER, "ivan" and the same name with a
+            # dotless i could both exist, and a login's iexact lookup would find two users.
             models.UniqueConstraint(
-                Lower("username"),
+                Upper("username"),
                 name="accounts_user_username_ci_unique",
                 violation_error_message="A user with that username already exists.",
             ),
             models.UniqueConstraint(
-                Lower("email"),
+                Upper("email"),
                 name="accounts_user_email_ci_unique",
                 condition=~models.Q(email=""),
                 violation_error_message="A user with that email already exists.",

@@ -7,7 +7,7 @@ a seat that came back only briefly. It carries the sale window, so the fast path
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
@@ -28,7 +28,9 @@ def _flag_key(ticket_id: UUID | str) -> str:
 
 def sold_out_flag_set(*, ticket: Ticket) -> None:
     """Mark a ticket as sold out for a few seconds."""
-    value = f"{ticket.event_time.timestamp()}|{ticket.sale_starts_at.timestamp() if ticket.sale_starts_at else ''}"
+    # ISO strings, not float timestamps: a float loses microseconds (and overflows near year 9999).
+    sale = ticket.sale_starts_at.isoformat() if ticket.sale_starts_at else ""
+    value = f"{ticket.event_time.isoformat()}|{sale}"
     ft_redis.call(lambda r: r.set(_flag_key(ticket.pk), value, ex=settings.SOLD_OUT_FLAG_TTL), None)
 
 
@@ -42,8 +44,8 @@ def sold_out_flag_get(*, ticket_id: UUID | str) -> SoldOutFlag | None:
     raw = ft_redis.call(lambda r: r.get(_flag_key(ticket_id)), None)
     if raw is None:
         return None
-    event_ts, _, sale_ts = raw.decode().partition("|")
+    event_time, _, sale_starts_at = raw.decode().partition("|")
     return SoldOutFlag(
-        event_time=datetime.fromtimestamp(float(event_ts), tz=UTC),
-        sale_starts_at=datetime.fromtimestamp(float(sale_ts), tz=UTC) if sale_ts else None,
+        event_time=datetime.fromisoformat(event_time),
+        sale_starts_at=datetime.fromisoformat(sale_starts_at) if sale_starts_at else None,
     )

@@ -159,3 +159,20 @@ def test_flag_answers_sale_not_open_first_when_the_sale_is_paused(alice_api, bob
     assert response.json()["code"] == "sale_not_open"
     assert response.json()["sale_starts_at"] == starts
     assert not _took_the_row_lock(queries)
+
+
+def test_sold_out_flag_keeps_times_exactly_even_at_the_end_of_year_9999():
+    from datetime import UTC, datetime
+
+    from tickets.availability import sold_out_flag_get, sold_out_flag_set
+    from tickets.models import Ticket
+
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    sale = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    ticket = Ticket(title="Far future", quantity=1, event_time=last, sale_starts_at=sale)
+
+    sold_out_flag_set(ticket=ticket)
+    flag = sold_out_flag_get(ticket_id=ticket.pk)
+
+    assert flag.event_time == last
+    assert flag.sale_starts_at == sale
