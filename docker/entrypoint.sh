@@ -23,7 +23,9 @@ case "$command" in
         exec gunicorn -c gunicorn.conf.py "$@" fastticket.wsgi:application
         ;;
     migrate)
-        python manage.py migrate --noinput "$@"
+        # A migration may run long (an index build on a big table): the web requests' statement
+        # timeout does not apply to it; the lock timeout still keeps it from stalling the sale.
+        DATABASE_STATEMENT_TIMEOUT_MS="${MIGRATE_STATEMENT_TIMEOUT_MS:-0}" python manage.py migrate --noinput "$@"
         if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ]; then
             # Usernames are unique ignoring case, so look the user up the way login does.
             found=0

@@ -3,7 +3,7 @@
 Locking order, the same for booking and cancelling (and a subset of it for staff ticket updates,
 which take only the row lock, so no cycle can form):
 
-1. the per-ticket Redis lock (python-redis-lock), taken outside the transaction so that a flash
+1. the per-ticket Redis lock (reservations.locks), taken outside the transaction so that a flash
    crowd waits in Redis (BLPOP), not in database connections. Not granted within
    BOOKING_LOCK_WAIT seconds: 503 `busy`. Redis unreachable: skipped, and the outage logged once
    per interval; the row lock alone still serialises bookings.
@@ -22,31 +22,21 @@ If the Redis lock expires while its holder is still working, a second holder can
 waits on the row lock, and the check constraint and the partial unique constraint stay as the net.
 """
 
-import logging
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
-import redis_lock
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from rest_framework.renderers import JSONRenderer
 
 from accounts.models import User
-from fastticket import redis as ft_redis
 from fastticket.db import busy_on_lock_timeout
 from fastticket.errors import (
     AlreadyCancelled,
     AlreadyReserved,
     Busy,
     DomainError,
-    IdempotencyKeyReused,
     IdempotentReplay,
     SaleClosed,
     SaleNotOpen,
@@ -54,148 +44,20 @@ from fastticket.errors import (
     TicketNotFound,
 )
 from reservations import metrics
-from reservations.models import IdempotencyRecord, Reservation, ReservationStatus
+from reservations.idempotency import (
+    created_answer,
+    error_answer,
+    idempotency_remember,
+    idempotency_remember_refusal,
+    idempotency_replay,
+)
+from reservations.locks import ticket_lock
+from reservations.models import Reservation, ReservationStatus
 from tickets.availability import sold_out_flag_clear, sold_out_flag_get, sold_out_flag_set
-from tickets.models import Ticket
+from tickets.models import SaleStatus, Ticket, sale_window
 
-logger = logging.getLogger(__name__)
-
-IDEMPOTENCY_TTL = timedelta(hours=24)
 ONE_CONFIRMED_CONSTRAINT = "reservations_one_confirmed_per_user_ticket"
 WITHIN_QUANTITY_CONSTRAINT = "tickets_issued_count_within_quantity"
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status_code: int
-    body: bytes
-
-
-def _render(data: dict) -> bytes:
-    return JSONRenderer().render(data)
-
-
-def reservation_answer(reservation: Reservation) -> bytes:
-    """Render a reservation exactly as the API's 201 does."""
-    from reservations.serializers import ReservationSerializer
-
-    return _render(ReservationSerializer(reservation).data)
-
-
-def _error_answer(error: DomainError) -> _Answer:
-    return _Answer(error.status_code, _render(error.body()))
-
-
-# Idempotency-Key records -------------------------------------------------------------------------
-
-
-def _replay_if_answered(*, user: User, key: str, ticket_id: UUID | str) -> None:
-    """Raise the stored answer to this key, or 422 if the key was used for another ticket."""
-    record = (
-        IdempotencyRecord.objects.filter(user=user, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_TTL)
-        .only("ticket_id", "status_code", "body")
-        .first()
-    )
-    if record is None:
-        return
-    if str(record.ticket_id) != str(ticket_id):
-        raise IdempotencyKeyReused()
-    raise IdempotentReplay(record.status_code, bytes(record.body))
-
-
-def _remember(*, user: User, key: str, ticket_id: UUID | str, answer: _Answer) -> bool:
-    """Store the first answer to a key; return False if another request holds a live one.
-
-    INSERT ... ON CONFLICT: two copies of a request racing on one key never both store, and a
-    record older than 24 hours is replaced in place.
-    """
-    table = IdempotencyRecord._meta.db_table
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (user_id, key, ticket_id, status_code, body, created_at)
-            VALUES (%s, %s, %s, %s, %s, %s)
-            ON CONFLICT (user_id, key) DO UPDATE
-               SET ticket_id = EXCLUDED.ticket_id, status_code = EXCLUDED.status_code,
-                   body = EXCLUDED.body, created_at = EXCLUDED.created_at
-             WHERE {table}.created_at < %s
-            RETURNING id
-            """,  # noqa: S608 (the table name is the model's, never input)
-            [user.pk, key, str(ticket_id), answer.status_code, answer.body, now, now - IDEMPOTENCY_TTL],
-        )
-        return cursor.fetchone() is not None
-
-
-def _remember_or_replay(*, user: User, key: str | None, ticket_id: UUID | str, error: DomainError) -> None:
-    """Keep an error answer for a key (outside any booking transaction), then raise it."""
-    if key and not _remember(user=user, key=key, ticket_id=ticket_id, answer=_error_answer(error)):
-        _replay_if_answered(user=user, key=key, ticket_id=ticket_id)
-    raise error
-
-
-# The per-ticket Redis lock ------------------------------------------------------------------------
-
-
-class _TicketLock(redis_lock.Lock):
-    """python-redis-lock without its "do I already hold it?" GET before every acquire.
-
-    Each booking makes a new Lock with a new random id, which cannot hold the lock yet.
-    """
-
-    @property
-    def _held(self) -> bool:
-        return False
-
-    @classmethod
-    def register_scripts(cls, redis_client) -> None:
-        # python-redis-lock registers its Lua scripts once per process, on whichever class asks
-        # first: register them on its own Lock, which this class inherits them from.
-        redis_lock.Lock.register_scripts(redis_client)
-
-
-@contextmanager
-def _ticket_lock(ticket_id: UUID | str) -> Iterator[None]:
-    """Hold the ticket's Redis lock, or nothing while Redis is down; 503 busy when not granted."""
-    client = ft_redis.client("locks")
-    lock = None
-    if client is not None:
-        lock = _TicketLock(
-            client,
-            ft_redis.key("lock", "ticket", ticket_id),
-            expire=max(settings.BOOKING_LOCK_EXPIRE, settings.BOOKING_LOCK_WAIT),
-        )
-        started = time.monotonic()
-        try:
-            if settings.BOOKING_LOCK_WAIT > 0:
-                acquired = lock.acquire(blocking=True, timeout=settings.BOOKING_LOCK_WAIT)
-            else:
-                acquired = lock.acquire(blocking=False)
-        except ft_redis.REDIS_ERRORS as exc:
-            ft_redis.mark_down(exc)
-            lock = None
-        else:
-            metrics.LOCK_WAIT.observe(time.monotonic() - started)
-            if not acquired:
-                raise Busy(retry_after=1)
-    try:
-        yield
-    finally:
-        if lock is not None:
-            _release(lock)
-
-
-def _release(lock: redis_lock.Lock) -> None:
-    try:
-        lock.release()
-    except redis_lock.NotAcquired:
-        # The lock expired while we held it; the row lock kept the booking correct.
-        logger.warning("booking lock %s expired before release", lock._name)
-    except ft_redis.REDIS_ERRORS as exc:
-        ft_redis.mark_down(exc)
-
-
-# Booking ----------------------------------------------------------------------------------------
 
 
 # The statements of the booking hot path: the two a booking holds its locks for, and the one every
@@ -233,9 +95,10 @@ _SELECT_HELD_RESERVATION = f"""
 
 def _window_error(*, now: datetime, event_time: datetime, sale_starts_at: datetime | None) -> DomainError | None:
     """Return the first of API.md's sale-window refusals that applies, if any."""
-    if sale_starts_at is not None and now < sale_starts_at:
+    window = sale_window(now=now, event_time=event_time, sale_starts_at=sale_starts_at)
+    if window == SaleStatus.UPCOMING:
         return SaleNotOpen(extra={"sale_starts_at": sale_starts_at.isoformat().replace("+00:00", "Z")})
-    if now >= event_time:
+    if window == SaleStatus.CLOSED:
         return SaleClosed()
     return None
 
@@ -279,18 +142,20 @@ def reservation_create(*, user: User, ticket_id: UUID | str, idempotency_key: st
 def _reservation_create(*, user: User, ticket_id: UUID | str, idempotency_key: str | None) -> Reservation:
     key = idempotency_key
     if key:
-        _replay_if_answered(user=user, key=key, ticket_id=ticket_id)
+        idempotency_replay(user=user, key=key, ticket_id=ticket_id)
     try:
         _refuse_from_flag(user=user, ticket_id=ticket_id)
     except DomainError as error:
-        _remember_or_replay(user=user, key=key, ticket_id=ticket_id, error=error)
+        idempotency_remember_refusal(user=user, key=key, ticket_id=ticket_id, error=error)
 
-    with _ticket_lock(ticket_id):
+    with ticket_lock(ticket_id):
         try:
             reservation, error, key_taken = _book(user=user, ticket_id=ticket_id, key=key)
         except IntegrityError as exc:
             constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
             # The constraints are the net under the checks; their violations answer like the checks.
+            # Such an answer is not kept for an Idempotency-Key (its record rolled back with the
+            # rest); under the row lock this path is not expected to run at all.
             if constraint == ONE_CONFIRMED_CONSTRAINT:
                 held = _confirmed_reservation_id(user=user, ticket_id=ticket_id)
                 raise AlreadyReserved(extra={"reservation": str(held)}) from exc
@@ -300,7 +165,7 @@ def _reservation_create(*, user: User, ticket_id: UUID | str, idempotency_key: s
                 raise
     if key_taken:
         # A copy of this request with the same key answered first: send its answer.
-        _replay_if_answered(user=user, key=key, ticket_id=ticket_id)
+        idempotency_replay(user=user, key=key, ticket_id=ticket_id)
         raise Busy(retry_after=1)
     if error is not None:
         raise error
@@ -347,15 +212,15 @@ def _book(*, user: User, ticket_id: UUID | str, key: str | None) -> tuple[Reserv
                 transaction.on_commit(lambda: sold_out_flag_set(ticket=ticket))
 
         if error is not None:
-            if key and not _remember(user=user, key=key, ticket_id=ticket_id, answer=_error_answer(error)):
+            if key and not idempotency_remember(user=user, key=key, ticket_id=ticket_id, answer=error_answer(error)):
                 return None, None, True
             return None, error, False
 
         reservation = Reservation(
             id=uuid.uuid4(), user=user, ticket=ticket, status=ReservationStatus.CONFIRMED, reserved_at=now
         )
-        if key and not _remember(
-            user=user, key=key, ticket_id=ticket_id, answer=_Answer(201, reservation_answer(reservation))
+        if key and not idempotency_remember(
+            user=user, key=key, ticket_id=ticket_id, answer=created_answer(reservation)
         ):
             return None, None, True
         with connection.cursor() as cursor:
@@ -374,7 +239,7 @@ def reservation_cancel(*, user: User, reservation_id: UUID | str) -> Reservation
     Another user's reservation is not found (404). `already_cancelled` wins over `sale_closed`.
     """
     ticket_id = Reservation.objects.filter(pk=reservation_id, user=user).values_list("ticket_id", flat=True).get()
-    with _ticket_lock(ticket_id), transaction.atomic(durable=True), busy_on_lock_timeout():
+    with ticket_lock(ticket_id), transaction.atomic(durable=True), busy_on_lock_timeout():
         ticket = Ticket.objects.select_for_update().only("id", "title", "event_time").get(pk=ticket_id)
         reservation = Reservation.objects.select_for_update().get(pk=reservation_id, user=user)
         if reservation.status == ReservationStatus.CANCELLED:

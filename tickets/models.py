@@ -17,6 +17,15 @@ class SaleStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+def sale_window(*, now: datetime, event_time: datetime, sale_starts_at: datetime | None) -> SaleStatus | None:
+    """Return UPCOMING or CLOSED when the sale window is shut at `now`, else None."""
+    if sale_starts_at is not None and now < sale_starts_at:
+        return SaleStatus.UPCOMING
+    if now >= event_time:
+        return SaleStatus.CLOSED
+    return None
+
+
 class Ticket(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=200)
@@ -59,11 +68,9 @@ class Ticket(models.Model):
 
     def sale_status(self, now: datetime | None = None) -> SaleStatus:
         """Return where the sale stands now, in the order the booking checks apply."""
-        now = now or timezone.now()
-        if self.sale_starts_at is not None and now < self.sale_starts_at:
-            return SaleStatus.UPCOMING
-        if now >= self.event_time:
-            return SaleStatus.CLOSED
+        window = sale_window(now=now or timezone.now(), event_time=self.event_time, sale_starts_at=self.sale_starts_at)
+        if window is not None:
+            return window
         if self.sold_out:
             return SaleStatus.SOLD_OUT
         return SaleStatus.ON_SALE

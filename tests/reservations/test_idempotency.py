@@ -268,3 +268,22 @@ def test_two_copies_without_a_key_at_the_same_moment_book_one_seat(alice):
         }
     else:
         assert refused.json()["code"] == "busy"
+
+
+def test_purge_deletes_only_answers_older_than_24_hours(alice_api):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from reservations.models import IdempotencyRecord
+    from tests.factories import make_ticket
+
+    old, fresh = make_ticket(), make_ticket()
+    alice_api.post(f"/api/v1/tickets/{old.id}/reserve/", HTTP_IDEMPOTENCY_KEY="old-key")
+    alice_api.post(f"/api/v1/tickets/{fresh.id}/reserve/", HTTP_IDEMPOTENCY_KEY="fresh-key")
+    IdempotencyRecord.objects.filter(key="old-key").update(created_at=timezone.now() - timedelta(hours=25))
+
+    call_command("purge_idempotency_keys")
+
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh-key"]
