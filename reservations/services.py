@@ -1,9 +1,9 @@
 """Booking: the only code that changes `issued_count` or a reservation's status.
 
-Locking order, the same for booking and cancelling (and a subset of it for staff ticket updates,
-which take only the row lock, so no cycle can form):
+Locking order, the same for booking, cancelling and staff edits of a ticket (tickets.services),
+so no cycle can form:
 
-1. the per-ticket Redis lock (reservations.locks), taken outside the transaction so that a flash
+1. the per-ticket Redis lock (tickets.locks), taken outside the transaction so that a flash
    crowd waits in Redis (BLPOP), not in database connections. Not granted within
    BOOKING_LOCK_WAIT seconds: 503 `busy`. Redis unreachable: skipped, and the outage logged once
    per interval; the row lock alone still serialises bookings.
@@ -51,9 +51,9 @@ from reservations.idempotency import (
     idempotency_remember_refusal,
     idempotency_replay,
 )
-from reservations.locks import ticket_lock
 from reservations.models import Reservation, ReservationStatus
 from tickets.availability import sold_out_flag_clear, sold_out_flag_get, sold_out_flag_set
+from tickets.locks import ticket_lock
 from tickets.models import SaleStatus, Ticket, sale_window
 
 ONE_CONFIRMED_CONSTRAINT = "reservations_one_confirmed_per_user_ticket"

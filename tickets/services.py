@@ -12,6 +12,7 @@ from django.utils import timezone
 from fastticket.db import busy_on_lock_timeout
 from fastticket.errors import TicketHasReservations
 from tickets.availability import sold_out_flag_clear
+from tickets.locks import ticket_lock
 from tickets.models import Ticket
 
 EDITABLE_FIELDS = ("title", "quantity", "event_time", "sale_starts_at")
@@ -54,16 +55,17 @@ def ticket_create(
 
 
 def ticket_update(*, ticket_id: UUID | str, **changes: Any) -> Ticket:
-    """Apply a partial update under the ticket's row lock.
+    """Apply a partial update under the ticket's locks (Redis, then the row: bookings' order).
 
     The row lock makes the `quantity >= issued_count` check hold against a booking that commits
     between the staff member's read and this write. Any change can reopen a sold-out ticket (more
-    seats, a moved sale window), so the sold-out flag is dropped after commit.
+    seats, a moved sale window), so the sold-out flag is dropped after commit; the Redis lock keeps
+    a booking's late "sold out" flag write from landing after that drop.
     """
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: ["This field cannot be changed."] for name in sorted(unknown)})
-    with transaction.atomic(), busy_on_lock_timeout():
+    with ticket_lock(ticket_id), transaction.atomic(), busy_on_lock_timeout():
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         event_time = changes.get("event_time", ticket.event_time)
         ticket_validate(
@@ -82,7 +84,7 @@ def ticket_update(*, ticket_id: UUID | str, **changes: Any) -> Ticket:
 
 def ticket_delete(*, ticket_id: UUID | str) -> None:
     """Delete a ticket that has never had a reservation, active or cancelled."""
-    with transaction.atomic(), busy_on_lock_timeout():
+    with ticket_lock(ticket_id), transaction.atomic(), busy_on_lock_timeout():
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         if ticket.reservations.exists():
             raise TicketHasReservations()

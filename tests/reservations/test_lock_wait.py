@@ -7,7 +7,7 @@ import pytest
 
 from fastticket import redis as ft_redis
 from fastticket.errors import Busy
-from reservations.locks import ticket_lock
+from tickets.locks import ticket_lock
 
 TICKET = "lock-wait-ticket"
 
