@@ -45,6 +45,17 @@ def test_settings_refuse_to_start_with_debug_off_and_the_development_key_given_e
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
+def test_settings_take_a_secret_key_starting_with_a_dollar_sign_as_it_is():
+    secret = "$" + get_random_secret_key()[1:]
+
+    result = run_python(
+        "from django.conf import settings; print(settings.SECRET_KEY)", DJANGO_SECRET_KEY=secret, **PRODUCTION
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == secret
+
+
 def test_settings_accept_the_development_key_when_debug_is_on():
     result = run_python(IMPORT_SETTINGS, DJANGO_SECRET_KEY=None, DJANGO_DEBUG="true")
 
