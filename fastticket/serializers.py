@@ -3,7 +3,8 @@
 from django.http import QueryDict
 from rest_framework import serializers
 
-# JSON types DRF would otherwise coerce: 0 into "0" for a string field, "5" into 5 for an integer.
+# JSON types DRF would otherwise coerce: 0 into "0" for a string field, "5" into 5 for an integer,
+# "yes" or 1 into true for a boolean.
 _JSON_TYPES = (
     (serializers.CharField, "Not a valid string.", lambda value: isinstance(value, str)),
     (
@@ -11,6 +12,7 @@ _JSON_TYPES = (
         "A valid integer is required.",
         lambda value: isinstance(value, int) and not isinstance(value, bool),
     ),
+    (serializers.BooleanField, "Must be a valid boolean.", lambda value: isinstance(value, bool)),
 )
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from fastticket.errors import DomainError
 from reservations.admin import TicketReservationInline
 from tickets import services
-from tickets.models import MAX_QUANTITY, SaleStatus, Ticket
+from tickets.models import ADMISSION_SECONDS_RANGE, ADMIT_PER_MINUTE_RANGE, MAX_QUANTITY, SaleStatus, Ticket
 
 
 class SaleStatusFilter(admin.SimpleListFilter):
@@ -54,10 +54,30 @@ class TicketAdminForm(forms.ModelForm):
     """Shows the service's rule messages on the form; the save itself goes through the service."""
 
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    admit_per_minute = forms.IntegerField(
+        min_value=ADMIT_PER_MINUTE_RANGE[0],
+        max_value=ADMIT_PER_MINUTE_RANGE[1],
+        initial=600,
+        help_text="Waiting room: places admitted a minute, at an even pace.",
+    )
+    admission_seconds = forms.IntegerField(
+        min_value=ADMISSION_SECONDS_RANGE[0],
+        max_value=ADMISSION_SECONDS_RANGE[1],
+        initial=300,
+        help_text="Waiting room: how long an admitted user may book before the seat goes to the next place.",
+    )
 
     class Meta:
         model = Ticket
-        fields = ["title", "quantity", "event_time", "sale_starts_at"]
+        fields = [
+            "title",
+            "quantity",
+            "event_time",
+            "sale_starts_at",
+            "waiting_room",
+            "admit_per_minute",
+            "admission_seconds",
+        ]
 
     def clean_event_time(self):
         return self._stored_if_untouched("event_time")
@@ -119,7 +139,7 @@ class TicketAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    fields = ["title", "quantity", "event_time", "sale_starts_at", *readonly_fields]
+    fields = [*TicketAdminForm.Meta.fields, *readonly_fields]
     inlines = [TicketReservationInline]
 
     def get_fields(self, request, obj=None):

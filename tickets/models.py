@@ -8,6 +8,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 MAX_QUANTITY = 1_000_000
+# The waiting room's bounds (API.md, Tickets): admissions a minute, and how long one lasts.
+ADMIT_PER_MINUTE_RANGE = (1, 100_000)
+ADMISSION_SECONDS_RANGE = (30, 3_600)
 
 
 class SaleStatus(models.TextChoices):
@@ -34,6 +37,10 @@ class Ticket(models.Model):
     issued_count = models.PositiveIntegerField(default=0, editable=False)
     event_time = models.DateTimeField()
     sale_starts_at = models.DateTimeField(null=True, blank=True)
+    # The waiting room (API.md, Waiting room): a line in Redis that admits users at this rate.
+    waiting_room = models.BooleanField(default=False)
+    admit_per_minute = models.PositiveIntegerField(default=600)
+    admission_seconds = models.PositiveIntegerField(default=300)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -52,6 +59,16 @@ class Ticket(models.Model):
             models.CheckConstraint(
                 condition=Q(sale_starts_at__isnull=True) | Q(sale_starts_at__lt=F("event_time")),
                 name="tickets_sale_starts_before_event",
+            ),
+            models.CheckConstraint(
+                condition=Q(admit_per_minute__gte=ADMIT_PER_MINUTE_RANGE[0])
+                & Q(admit_per_minute__lte=ADMIT_PER_MINUTE_RANGE[1]),
+                name="tickets_admit_per_minute_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(admission_seconds__gte=ADMISSION_SECONDS_RANGE[0])
+                & Q(admission_seconds__lte=ADMISSION_SECONDS_RANGE[1]),
+                name="tickets_admission_seconds_range",
             ),
         ]
 

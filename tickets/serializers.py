@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from fastticket.serializers import StrictModelSerializer
-from tickets.models import MAX_QUANTITY, Ticket
+from tickets.models import ADMISSION_SECONDS_RANGE, ADMIT_PER_MINUTE_RANGE, MAX_QUANTITY, Ticket
 
 
 class TicketSerializer(StrictModelSerializer):
@@ -9,6 +9,13 @@ class TicketSerializer(StrictModelSerializer):
     remaining = serializers.IntegerField(read_only=True)
     sold_out = serializers.BooleanField(read_only=True)
     sale_starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    waiting_room = serializers.BooleanField(required=False, default=False)
+    admit_per_minute = serializers.IntegerField(
+        required=False, default=600, min_value=ADMIT_PER_MINUTE_RANGE[0], max_value=ADMIT_PER_MINUTE_RANGE[1]
+    )
+    admission_seconds = serializers.IntegerField(
+        required=False, default=300, min_value=ADMISSION_SECONDS_RANGE[0], max_value=ADMISSION_SECONDS_RANGE[1]
+    )
 
     class Meta:
         model = Ticket
@@ -21,6 +28,9 @@ class TicketSerializer(StrictModelSerializer):
             "sold_out",
             "event_time",
             "sale_starts_at",
+            "waiting_room",
+            "admit_per_minute",
+            "admission_seconds",
             "created_at",
         ]
         read_only_fields = ["id", "issued_count", "remaining", "sold_out", "created_at"]

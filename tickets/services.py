@@ -15,7 +15,15 @@ from tickets.availability import sold_out_flag_clear
 from tickets.locks import ticket_lock
 from tickets.models import Ticket
 
-EDITABLE_FIELDS = ("title", "quantity", "event_time", "sale_starts_at")
+EDITABLE_FIELDS = (
+    "title",
+    "quantity",
+    "event_time",
+    "sale_starts_at",
+    "waiting_room",
+    "admit_per_minute",
+    "admission_seconds",
+)
 
 
 def ticket_validate(
@@ -48,10 +56,21 @@ def ticket_create(
     quantity: int,
     event_time: datetime,
     sale_starts_at: datetime | None = None,
+    waiting_room: bool = False,
+    admit_per_minute: int = 600,
+    admission_seconds: int = 300,
 ) -> Ticket:
     """Create a ticket with nothing issued yet."""
     ticket_validate(quantity=quantity, event_time=event_time, sale_starts_at=sale_starts_at)
-    return Ticket.objects.create(title=title, quantity=quantity, event_time=event_time, sale_starts_at=sale_starts_at)
+    return Ticket.objects.create(
+        title=title,
+        quantity=quantity,
+        event_time=event_time,
+        sale_starts_at=sale_starts_at,
+        waiting_room=waiting_room,
+        admit_per_minute=admit_per_minute,
+        admission_seconds=admission_seconds,
+    )
 
 
 def ticket_update(*, ticket_id: UUID | str, **changes: Any) -> Ticket:

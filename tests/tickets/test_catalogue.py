@@ -21,6 +21,9 @@ TICKET_FIELDS = {
     "sold_out",
     "event_time",
     "sale_starts_at",
+    "waiting_room",
+    "admit_per_minute",
+    "admission_seconds",
     "created_at",
 }
 

@@ -53,6 +53,15 @@ def _assert_400_on(response, field: str) -> None:
         ("event_time", "tomorrow"),
         ("event_time", None),
         ("sale_starts_at", "soon"),
+        ("waiting_room", "yes"),
+        ("waiting_room", 1),
+        ("waiting_room", None),
+        ("admit_per_minute", 0),
+        ("admit_per_minute", 100_001),
+        ("admit_per_minute", "600"),
+        ("admission_seconds", 29),
+        ("admission_seconds", 3_601),
+        ("admission_seconds", None),
     ],
 )
 def test_create_with_a_bad_value_answers_400_on_the_field_and_stores_nothing(staff_api, field, value):
@@ -80,6 +89,35 @@ def test_create_at_the_limits_is_accepted(staff_api, title, quantity):
 
 
 @pytest.mark.parametrize(
+    ("waiting_room", "admit_per_minute", "admission_seconds"),
+    [(True, 1, 30), (True, 100_000, 3_600), (False, 600, 300)],
+)
+def test_create_with_waiting_room_settings_at_their_limits_is_accepted(
+    staff_api, waiting_room, admit_per_minute, admission_seconds
+):
+    body = _new_ticket_body(
+        waiting_room=waiting_room, admit_per_minute=admit_per_minute, admission_seconds=admission_seconds
+    )
+    response = staff_api.post(LIST, body, format="json")
+
+    assert response.status_code == 201, response.content
+    stored = Ticket.objects.values("waiting_room", "admit_per_minute", "admission_seconds").get()
+    assert stored == {
+        "waiting_room": waiting_room,
+        "admit_per_minute": admit_per_minute,
+        "admission_seconds": admission_seconds,
+    }
+
+
+def test_create_without_waiting_room_settings_takes_the_defaults(staff_api):
+    response = staff_api.post(LIST, _new_ticket_body(), format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["waiting_room"], body["admit_per_minute"], body["admission_seconds"]) == (False, 600, 300)
+
+
+@pytest.mark.parametrize(
     ("field", "value"),
     [
         ("title", ""),
@@ -89,6 +127,9 @@ def test_create_at_the_limits_is_accepted(staff_api, title, quantity):
         ("quantity", 1_000_001),
         ("quantity", "ten"),
         ("quantity", 1.5),
+        ("waiting_room", "true"),
+        ("admit_per_minute", 0),
+        ("admission_seconds", 3_601),
     ],
 )
 def test_patch_with_a_bad_value_answers_400_on_the_field_and_changes_nothing(staff_api, field, value):
