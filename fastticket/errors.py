@@ -24,6 +24,13 @@ class DomainError(Exception):
     status_code: int = status.HTTP_409_CONFLICT
     code: str = "conflict"
     detail: str = "The request conflicts with the current state."
+    # Every subclass by its code, so that an answer made in another process (a booking booked by
+    # the lock holder of its line) is raised here as the same error.
+    by_code: dict[str, type["DomainError"]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        DomainError.by_code[cls.code] = cls
 
     def __init__(
         self,
@@ -70,6 +77,16 @@ class SaleClosed(DomainError):
 class AlreadyCancelled(DomainError):
     code = "already_cancelled"
     detail = "This reservation is already cancelled."
+
+
+class NotAdmitted(DomainError):
+    code = "not_admitted"
+    detail = "This ticket's sale has a waiting room: join it and book when you are admitted."
+
+
+class NoWaitingRoom(DomainError):
+    code = "no_waiting_room"
+    detail = "This ticket has no waiting room: book it directly."
 
 
 class TicketHasReservations(DomainError):

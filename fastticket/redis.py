@@ -1,9 +1,13 @@
-"""Redis access for the parts that must survive a Redis outage: booking locks and flags.
+"""Redis access for the parts that must survive a Redis outage: the booking line, locks and mirrors.
 
 Redis only speeds booking up; the database is the guarantee. When Redis refuses or times out,
 callers carry on without it. A short circuit breaker skips Redis for REDIS_RETRY_AFTER seconds
 after a failure (so an outage costs one timeout, not one per request), and the outage is logged at
 most once per REDIS_OUTAGE_LOG_INTERVAL.
+
+Every call has a deadline: the "default" client's socket timeout is REDIS_TIMEOUT; the "locks"
+client, which blocks in BLPOP, waits at most WAIT_SLICE seconds per call plus REDIS_TIMEOUT, so a
+stalled Redis costs a booking at most that much beyond its own wait.
 """
 
 import logging
@@ -15,6 +19,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from django_redis.pool import ConnectionFactory
 from redis import Redis
+from redis.commands.core import Script as RedisScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -23,6 +28,15 @@ logger = logging.getLogger("fastticket.redis")
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 T = TypeVar("T")
+
+# The longest single BLPOP of a waiting booking; the "locks" client's socket timeout adds
+# REDIS_TIMEOUT to it (settings.py).
+WAIT_SLICE = 0.5
+
+
+class RedisUnavailable(Exception):
+    """Redis is down (or the breaker says so) where the caller cannot do without it."""
+
 
 _down_until = 0.0
 _last_logged = 0.0
@@ -81,3 +95,16 @@ def reset_breaker() -> None:
     global _down_until, _last_logged
     _down_until = 0.0
     _last_logged = 0.0
+
+
+class Script:
+    """A Lua script, run with EVALSHA on whichever client or pipeline calls it (loaded when missing)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._script: RedisScript | None = None
+
+    def __call__(self, client: Redis, *, keys: list[str], args: list) -> object:
+        if self._script is None:
+            self._script = RedisScript(client, self.source)
+        return self._script(keys=keys, args=args, client=client)

@@ -107,7 +107,15 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="ft")
 REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=0.25)
 BOOKING_LOCK_WAIT = env.int("BOOKING_LOCK_WAIT", default=3)
-BOOKING_LOCK_EXPIRE = max(1, env.int("BOOKING_LOCK_EXPIRE", default=5))
+# A held ticket lock lives this long unless its holder renews it (each batch does): how long a
+# holder that died keeps the line waiting.
+BOOKING_LOCK_EXPIRE = max(1, env.int("BOOKING_LOCK_EXPIRE", default=2))
+# The most bookings a lock holder takes from the line into one transaction.
+BOOKING_BATCH_MAX = max(1, env.int("BOOKING_BATCH_MAX", default=100))
+# The waiting room (API.md): how long before the sale a queue lets users join, and the most times
+# a second all places of one queue are asked about (poll_after_seconds keeps to it).
+QUEUE_OPENS_MINUTES = max(0, env.int("QUEUE_OPENS_MINUTES", default=30))
+QUEUE_POLL_BUDGET = max(1, env.int("QUEUE_POLL_BUDGET", default=500))
 BOOKING_LOCK_TIMEOUT_MS = env.int("BOOKING_DB_LOCK_TIMEOUT_MS", default=BOOKING_LOCK_WAIT * 1000)
 # Every connection bounds its waits: a row lock not granted within the booking wait is a 503
 # `busy` (lock_timeout), and a stuck statement a 503 `unavailable` (statement_timeout). Set once
@@ -122,7 +130,6 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
         ),
     }
 )
-SOLD_OUT_FLAG_TTL = env.int("SOLD_OUT_FLAG_TTL", default=5)
 REDIS_OUTAGE_LOG_INTERVAL = env.int("REDIS_OUTAGE_LOG_INTERVAL", default=60)
 REDIS_RETRY_AFTER = env.float("REDIS_RETRY_AFTER", default=1.0)
 
@@ -139,15 +146,16 @@ CACHES = {
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": _redis_options,
     },
-    # The booking lock blocks in BLPOP for up to BOOKING_LOCK_WAIT seconds, so its connection needs
-    # a socket timeout longer than that wait; connecting stays fast.
+    # Waiting bookings block in BLPOP, in slices, so this connection needs a socket timeout longer
+    # than one slice (and no longer, so that a stalled Redis cannot stretch a booking's wait).
     "locks": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {
             "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT,
-            "SOCKET_TIMEOUT": BOOKING_LOCK_WAIT + 1,
+            # fastticket.redis.WAIT_SLICE: the longest BLPOP, plus the usual deadline.
+            "SOCKET_TIMEOUT": 0.5 + REDIS_TIMEOUT,
             "CONNECTION_FACTORY": "fastticket.redis.LockConnectionFactory",
         },
     },
@@ -301,7 +309,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "ReservationStatusEnum": "reservations.models.ReservationStatus",
+        "PlaceStatusEnum": "reservations.serializers.PLACE_STATUSES",
+    },
     # The API speaks JSON; the form parsers are there for the browsable API only.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
 }

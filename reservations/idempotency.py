@@ -51,10 +51,10 @@ def error_answer(error: DomainError) -> Answer:
     return Answer(error.status_code, JSONRenderer().render(error.body()))
 
 
-def idempotency_replay(*, user: User, key: str, ticket_id: UUID | str) -> None:
+def idempotency_replay(*, user_id: UUID | str, key: str, ticket_id: UUID | str) -> None:
     """Raise the stored answer to this key (IdempotentReplay), 422 if it was for another ticket."""
     record = (
-        IdempotencyRecord.objects.filter(user=user, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_TTL)
+        IdempotencyRecord.objects.filter(user_id=user_id, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_TTL)
         .only("ticket_id", "status_code", "body")
         .first()
     )
@@ -79,7 +79,7 @@ def idempotency_remember(*, user: User, key: str, ticket_id: UUID | str, answer:
 def idempotency_remember_refusal(*, user: User, key: str | None, ticket_id: UUID | str, error: DomainError) -> None:
     """Keep a refusal as the key's answer (or replay the answer kept first), then raise it."""
     if key and not idempotency_remember(user=user, key=key, ticket_id=ticket_id, answer=error_answer(error)):
-        idempotency_replay(user=user, key=key, ticket_id=ticket_id)
+        idempotency_replay(user_id=user.pk, key=key, ticket_id=ticket_id)
     raise error
 
 

@@ -63,3 +63,20 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key} -> {self.status_code}"
+
+
+class BookingWithdrawal(models.Model):
+    """A booking whose request answered before its line's holder did: it can never be booked.
+
+    Its id is the reservation id the booking would have had. A waiting request writes it, under
+    the ticket's row lock, when it must answer without its holder's answer (its wait ran out while
+    a holder had taken it, or Redis failed); a holder's batch skips every withdrawn booking. So a
+    request that answered 503 was never booked and never will be, whatever its holder does later.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    ticket_id = models.UUIDField()
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"withdrawn {self.id}"

@@ -8,6 +8,8 @@ router.register("reservations", views.ReservationViewSet, basename="reservation"
 
 urlpatterns = [
     path("tickets/<uuid:ticket_id>/reserve/", views.ReserveView.as_view(), name="ticket-reserve"),
+    path("tickets/<uuid:ticket_id>/queue/", views.QueueView.as_view(), name="ticket-queue"),
+    path("tickets/<uuid:ticket_id>/queue/stats/", views.QueueStatsView.as_view(), name="ticket-queue-stats"),
     path(
         "tickets/<uuid:ticket_id>/reservations/",
         views.TicketReservationViewSet.as_view({"get": "list"}),

@@ -1,6 +1,6 @@
-"""Booking API: reserve a seat, list and cancel one's reservations, staff list per ticket."""
+"""Booking API: reserve a seat, list and cancel one's reservations, staff list per ticket, the waiting room."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fastticket.errors import NoWaitingRoom
 from fastticket.permissions import IsStaff
 from fastticket.schema import errors
 from fastticket.throttling import BookingRateThrottle, UserRateThrottle
@@ -17,9 +18,12 @@ from reservations.models import Reservation, ReservationStatus
 from reservations.serializers import (
     EmptyBodySerializer,
     IdempotencyKeySerializer,
+    PlaceSerializer,
+    QueueStatsSerializer,
     ReservationSerializer,
     TicketReservationSerializer,
 )
+from tickets.models import Ticket
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -127,3 +131,64 @@ class TicketReservationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return selectors.reservation_list_for_ticket(ticket_id=self.kwargs["ticket_id"])
+
+
+class QueueView(APIView):
+    """The caller's place in a ticket's waiting room: join, ask, give up."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserRateThrottle]
+
+    @extend_schema(
+        tags=["waiting room"],
+        summary="Join a ticket's waiting room (or get back the place you hold)",
+        operation_id="tickets_queue_join",
+        request=None,
+        responses={
+            201: OpenApiResponse(PlaceSerializer, description="Joined: a new place at the back."),
+            200: OpenApiResponse(PlaceSerializer, description="The place you hold: joining twice moves no one."),
+            **errors(400, 401, 404, 409, 413, 429, 503),
+        },
+    )
+    def post(self, request: Request, ticket_id) -> Response:
+        _refuse_body_fields(request)
+        place, created = services.queue_join(user=request.user, ticket_id=ticket_id)
+        return Response(PlaceSerializer(place).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        tags=["waiting room"],
+        summary="Show your place in a ticket's waiting room",
+        operation_id="tickets_queue_show",
+        responses={200: PlaceSerializer, **errors(401, 404, 429, 503)},
+    )
+    def get(self, request: Request, ticket_id) -> Response:
+        return Response(PlaceSerializer(selectors.queue_place(user=request.user, ticket_id=ticket_id)).data)
+
+    @extend_schema(
+        tags=["waiting room"],
+        summary="Give up your place in a ticket's waiting room",
+        operation_id="tickets_queue_leave",
+        request=None,
+        responses={204: OpenApiResponse(description="Given up."), **errors(401, 404, 429, 503)},
+    )
+    def delete(self, request: Request, ticket_id) -> Response:
+        services.queue_leave(user=request.user, ticket_id=ticket_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class QueueStatsView(APIView):
+    """How many places of a ticket's waiting room are in each state (staff)."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        tags=["waiting room"],
+        summary="Count the places of a ticket's waiting room by state (staff)",
+        operation_id="tickets_queue_stats",
+        responses={200: QueueStatsSerializer, **errors(401, 403, 404, 409, 429, 503)},
+    )
+    def get(self, request: Request, ticket_id) -> Response:
+        stats = selectors.queue_stats(ticket=Ticket.objects.only("id", "waiting_room").get(pk=ticket_id))
+        if stats is None:
+            raise NoWaitingRoom()
+        return Response(QueueStatsSerializer(stats).data)

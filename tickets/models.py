@@ -41,6 +41,11 @@ class Ticket(models.Model):
     waiting_room = models.BooleanField(default=False)
     admit_per_minute = models.PositiveIntegerField(default=600)
     admission_seconds = models.PositiveIntegerField(default=300)
+    # Raised by each turn of the waiting room from off to on: each turn has a queue of its own.
+    queue_generation = models.PositiveIntegerField(default=0, editable=False)
+    # Raised by every write of the row (bookings, cancels, staff edits); orders the writes of the
+    # ticket's mirror in Redis (tickets.sale_state), so that a late one never rolls it back.
+    sale_version = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from fastticket.db import busy_on_lock_timeout
 from fastticket.errors import TicketHasReservations
-from tickets.availability import sold_out_flag_clear
 from tickets.locks import ticket_lock
 from tickets.models import Ticket
+from tickets.sale_state import room_end, sale_state_forget, sale_state_write
 
 EDITABLE_FIELDS = (
     "title",
@@ -62,24 +62,29 @@ def ticket_create(
 ) -> Ticket:
     """Create a ticket with nothing issued yet."""
     ticket_validate(quantity=quantity, event_time=event_time, sale_starts_at=sale_starts_at)
-    return Ticket.objects.create(
-        title=title,
-        quantity=quantity,
-        event_time=event_time,
-        sale_starts_at=sale_starts_at,
-        waiting_room=waiting_room,
-        admit_per_minute=admit_per_minute,
-        admission_seconds=admission_seconds,
-    )
+    with transaction.atomic():
+        ticket = Ticket.objects.create(
+            title=title,
+            quantity=quantity,
+            event_time=event_time,
+            sale_starts_at=sale_starts_at,
+            waiting_room=waiting_room,
+            admit_per_minute=admit_per_minute,
+            admission_seconds=admission_seconds,
+            queue_generation=1 if waiting_room else 0,
+        )
+        transaction.on_commit(lambda: sale_state_write(ticket=ticket))
+    return ticket
 
 
 def ticket_update(*, ticket_id: UUID | str, **changes: Any) -> Ticket:
     """Apply a partial update under the ticket's locks (Redis, then the row: bookings' order).
 
     The row lock makes the `quantity >= issued_count` check hold against a booking that commits
-    between the staff member's read and this write. Any change can reopen a sold-out ticket (more
-    seats, a moved sale window), so the sold-out flag is dropped after commit; the Redis lock keeps
-    a booking's late "sold out" flag write from landing after that drop.
+    between the staff member's read and this write. After commit the ticket's mirror in Redis is
+    rewritten (a new sale_version), so the booking line and the waiting room see the change; turning
+    the waiting room on starts a new queue, turning it off ends the queue (its places and
+    admissions are gone) and everyone may book directly.
     """
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
@@ -94,10 +99,16 @@ def ticket_update(*, ticket_id: UUID | str, **changes: Any) -> Ticket:
             issued_count=ticket.issued_count,
             event_time_changed=event_time != ticket.event_time,
         )
+        ended_queue = ticket.queue_generation if ticket.waiting_room else None
         for name, value in changes.items():
             setattr(ticket, name, value)
-        ticket.save(update_fields=[*changes, "updated_at"])
-        transaction.on_commit(lambda: sold_out_flag_clear(ticket_id=ticket.pk))
+        if ticket.waiting_room and ended_queue is None:
+            ticket.queue_generation += 1
+        ticket.sale_version += 1
+        ticket.save(update_fields=[*changes, "queue_generation", "sale_version", "updated_at"])
+        transaction.on_commit(lambda: sale_state_write(ticket=ticket))
+        if ended_queue is not None and not ticket.waiting_room:
+            transaction.on_commit(lambda: room_end(ticket_id=ticket.pk, generation=ended_queue))
     return ticket
 
 
@@ -112,4 +123,6 @@ def ticket_delete(*, ticket_id: UUID | str) -> None:
         except ProtectedError as exc:
             # The PROTECT foreign key is the net for a booking that slipped in regardless.
             raise TicketHasReservations() from exc
-        transaction.on_commit(lambda: sold_out_flag_clear(ticket_id=ticket_id))
+        transaction.on_commit(lambda: sale_state_forget(ticket_id=ticket_id))
+        if ticket.waiting_room:
+            transaction.on_commit(lambda: room_end(ticket_id=ticket_id, generation=ticket.queue_generation))

@@ -125,7 +125,8 @@ def test_lock_expiring_under_a_slow_holder_still_sells_each_seat_once(make_users
     caplog.set_level(logging.WARNING, logger="reservations.services")
 
     with (
-        override_settings(BOOKING_LOCK_EXPIRE=1, BOOKING_LOCK_WAIT=1, BOOKING_LOCK_TIMEOUT_MS=8000),
+        # The lock expires after 1 s; every booking waits up to 5 s (its batch's row-lock wait too).
+        override_settings(BOOKING_LOCK_EXPIRE=1, BOOKING_LOCK_WAIT=5, BOOKING_LOCK_TIMEOUT_MS=8000),
         row_lock_held(ticket.pk) as release,
         in_background(partial(api_reserve, access_token(alice), ticket.pk)) as slow,
     ):

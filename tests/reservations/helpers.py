@@ -6,7 +6,6 @@ from uuid import UUID
 from django_redis import get_redis_connection
 
 from reservations.models import Reservation
-from tickets.availability import _flag_key
 from tickets.models import Ticket
 
 
@@ -42,10 +41,6 @@ def issued(ticket: Ticket) -> int:
 
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def sold_out_flag_key(ticket_id: UUID | str) -> str:
-    return _flag_key(ticket_id)
 
 
 def redis():

@@ -86,6 +86,7 @@ def test_metrics_answer_a_scraper_on_localhost(api, db):
     samples = _metrics(api)
 
     assert any(name.startswith("fastticket_booking_lock_wait_seconds") for name, _ in samples)
+    assert any(name.startswith("fastticket_booking_line_wait_seconds") for name, _ in samples)
 
 
 def test_metrics_answer_staff_from_anywhere(staff):
@@ -118,7 +119,7 @@ def test_the_booking_counter_grows_by_outcome(api, alice_api):
     ticket = make_ticket(quantity=1)
     created = ("fastticket_bookings_total", (("outcome", "created"),))
     already = ("fastticket_bookings_total", (("outcome", "already_reserved"),))
-    waits = ("fastticket_booking_lock_wait_seconds_count", ())
+    waits = ("fastticket_booking_line_wait_seconds_count", ())
     before = _metrics(api)
 
     assert alice_api.post(f"/api/v1/tickets/{ticket.pk}/reserve/").status_code == 201

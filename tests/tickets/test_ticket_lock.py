@@ -1,4 +1,4 @@
-"""Staff edits take the ticket's Redis lock, like bookings, so a booking's flag write cannot land after theirs."""
+"""Staff edits take the ticket's Redis lock, like bookings, so that a batch never crosses them."""
 
 import threading
 import time
@@ -8,7 +8,6 @@ from django.db import connection
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
-from fastticket import redis as ft_redis
 from tests.factories import access_token, make_ticket
 from tickets.locks import TicketLock
 from tickets.models import Ticket
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_staff_quantity_change_waits_for_the_ticket_lock_held_by_a_booking(staff):
     ticket = make_ticket(quantity=1)
-    holder = TicketLock(get_redis_connection("locks"), ft_redis.key("lock", "ticket", ticket.pk), expire=10)
+    holder = TicketLock(get_redis_connection("locks"), ticket.pk)
     assert holder.acquire_within(0)
     answers = []
 
