@@ -7,6 +7,7 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from fastticket.http import only_methods
 from fastticket.metrics import metrics
 
 
@@ -49,11 +50,15 @@ api_v1 = [
     path("", include("reservations.urls")),
 ]
 
+# The docs are read-only pages: any other method (OPTIONS too, which DRF would answer through the
+# HTML renderer) is a JSON 405.
+read_only = only_methods("GET", "HEAD")
+
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/schema/", read_only(SpectacularAPIView.as_view()), name="schema"),
+    path("api/docs/", read_only(SpectacularSwaggerView.as_view(url_name="schema")), name="swagger-ui"),
+    path("api/redoc/", read_only(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),
