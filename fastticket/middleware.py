@@ -1,6 +1,7 @@
-"""Middleware that must run before Django's host checks and body parsing."""
+"""Middleware that must run before Django's host checks and body parsing, and the request id's check."""
 
 import io
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -19,6 +20,9 @@ except ImportError:  # pragma: no cover (served by another WSGI server)
     BROKEN_FRAMING: tuple[type[Exception], ...] = (OSError, ValueError)
 else:
     BROKEN_FRAMING = (OSError, ValueError, _GunicornParseError)
+
+REQUEST_ID_META = "HTTP_X_REQUEST_ID"
+REQUEST_ID_PATTERN = re.compile(r"[!-~]{1,128}")
 
 _probe = only_methods("GET", "HEAD")
 HEALTH_VIEWS = {"/healthz": _probe(health.healthz), "/readyz": _probe(health.readyz)}
@@ -69,4 +73,22 @@ class BodySizeLimitMiddleware:
                 return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
             if length > limit:
                 return too_large
+        return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Drop a client's X-Request-ID that is not 1-128 printable ASCII characters without spaces.
+
+    django-guid, next in the chain, echoes the header and starts every log line of the request with
+    it; without one it makes its own. An unchecked id would put up to 8 KB of anything, newlines
+    included, into each log line and into the response headers.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request.META.get(REQUEST_ID_META)
+        if request_id is not None and not REQUEST_ID_PATTERN.fullmatch(request_id):
+            del request.META[REQUEST_ID_META]
         return self.get_response(request)
