@@ -1,5 +1,6 @@
-"""The custom user: UUID primary key, username and email unique ignoring case."""
+"""The custom user: UUID primary key, username and email NFKC-normalised and unique ignoring case."""
 
+import unicodedata
 import uuid
 
 from django.contrib.auth.models import AbstractUser
@@ -9,9 +10,19 @@ from django.db.models.functions import Upper
 
 
 class UserManager(DjangoUserManager):
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """Normalise an email as the username is (NFKC), then lower-case its domain as Django does.
+
+        Django's email validator lets the Kelvin sign and the long s through in the local part (its
+        ASCII classes match them when ignoring case), and IDNA lets fullwidth domains through:
+        without NFKC, "Kate@example.com" with a Kelvin sign would be another address.
+        """
+        return super().normalize_email(unicodedata.normalize("NFKC", email or ""))
+
     def get_by_natural_key(self, username: str) -> "User":
-        """Find a user for login by username, ignoring case (usernames are unique that way)."""
-        return self.get(username__iexact=username)
+        """Find a user for login by username as stored: NFKC-normalised, ignoring case."""
+        return self.get(username__iexact=self.model.normalize_username(username))
 
 
 class User(AbstractUser):

@@ -15,8 +15,15 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UsernameField(serializers.CharField):
+    """A username, NFKC-normalised before its length and characters are checked (as Django's form field)."""
+
+    def to_internal_value(self, data):
+        return User.normalize_username(super().to_internal_value(data))
+
+
 class SignupSerializer(StrictSerializer):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    username = UsernameField(max_length=150, validators=[UnicodeUsernameValidator()])
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 

@@ -22,8 +22,10 @@ def user_create(*, username: str, email: str, password: str, is_staff: bool = Fa
     """Create a user after Django's password validators; a taken username or email is a 400.
 
     The case-insensitive unique constraints are the net for two signups racing with the same
-    name: the loser's IntegrityError becomes the same field error as the check.
+    name: the loser's IntegrityError becomes the same field error as the check. The username and
+    email are NFKC-normalised first (API.md), so look-alike spellings meet in that check.
     """
+    username = User.normalize_username(username)
     email = User.objects.normalize_email(email)
     if User.objects.filter(username__iexact=username).exists():
         raise _taken("username")

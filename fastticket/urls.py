@@ -1,6 +1,7 @@
 """Root URLs: the API under /api/v1/, its docs, the admin and the probes (served by middleware)."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
@@ -9,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from fastticket.http import only_methods
 from fastticket.metrics import metrics
+from fastticket.throttling import login_form_throttled
 
 
 @csrf_exempt
@@ -59,6 +61,13 @@ urlpatterns = [
     path("api/schema/", read_only(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", read_only(SpectacularSwaggerView.as_view(url_name="schema")), name="swagger-ui"),
     path("api/redoc/", read_only(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
+    # The HTML login forms, ahead of the routes they shadow (whose names still reverse to them),
+    # with the API login's throttles: without them they were a way around its limits.
+    path(
+        "api-auth/login/",
+        login_form_throttled(auth_views.LoginView.as_view(template_name="rest_framework/login.html")),
+    ),
+    path("admin/login/", login_form_throttled(admin.site.login)),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),
