@@ -61,6 +61,17 @@ class LoginUsernameRateThrottle(throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": "login-user", "ident": username_folded(username=username)}
 
 
+class PasswordChangeRateThrottle(throttling.SimpleRateThrottle):
+    """Password changes per user, so a stolen access token cannot guess at the old password quickly."""
+
+    scope = "auth"
+
+    def get_cache_key(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": "password-user", "ident": request.user.pk}
+
+
 class BookingRateThrottle(throttling.UserRateThrottle):
     """Reserve and cancel calls, per user."""
 

@@ -144,3 +144,16 @@ def test_login_for_an_unknown_user_costs_about_as_much_as_a_wrong_password(api, 
     # A generous bound: only a skipped hash (ten times cheaper or more) would fall outside it.
     ratio = statistics.median(timings["nobody-here"]) / statistics.median(timings["carol"])
     assert 0.5 <= ratio <= 2, timings
+
+
+def test_password_changes_are_throttled_per_user_whatever_the_ip(alice_api, bob_api, throttle_rates):
+    # A stolen access token must not guess at the old password quickly.
+    throttle_rates(auth="2/min")
+    body = {"old_password": "not-the-password-1", "new_password": "violet-kettle-orbit-58"}
+
+    def change(client, n: int):
+        return client.post("/api/v1/auth/password/", body, format="json", REMOTE_ADDR=f"203.0.113.{n}")
+
+    assert [change(alice_api, n).status_code for n in (1, 2)] == [400, 400]
+    _assert_throttled(change(alice_api, 3))
+    assert change(bob_api, 4).status_code == 400
