@@ -5,6 +5,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 
 from accounts.models import User
 from accounts.services import refresh_token_locked
+from accounts.tokens import SessionRefreshToken
 from fastticket.serializers import StrictSerializer
 
 
@@ -15,8 +16,15 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UsernameField(serializers.CharField):
+    """A username, NFKC-normalised before its length and characters are checked (as Django's form field)."""
+
+    def to_internal_value(self, data):
+        return User.normalize_username(super().to_internal_value(data))
+
+
 class SignupSerializer(StrictSerializer):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    username = UsernameField(max_length=150, validators=[UnicodeUsernameValidator()])
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
@@ -25,17 +33,29 @@ class LogoutSerializer(StrictSerializer):
     refresh = serializers.CharField()
 
 
+class PasswordChangeSerializer(StrictSerializer):
+    old_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+
+
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
 
 class LoginSerializer(StrictSerializer, TokenObtainPairSerializer):
-    """simplejwt's login serializer, refusing unknown fields."""
+    """simplejwt's login serializer, refusing unknown fields, issuing session-bound tokens."""
+
+    token_class = SessionRefreshToken
 
 
 class RefreshSerializer(StrictSerializer, TokenRefreshSerializer):
-    """simplejwt's refresh serializer (rotating, blacklisting), refusing unknown fields."""
+    """simplejwt's refresh serializer (rotating, blacklisting), refusing unknown fields.
+
+    Its token class refuses a token issued before a password change and keeps the login's expiry.
+    """
+
+    token_class = SessionRefreshToken
 
     def validate(self, attrs):
         with refresh_token_locked(attrs["refresh"]):

@@ -1,4 +1,4 @@
-"""Account actions: signup, and using up a refresh token (refresh, logout)."""
+"""Account actions: signup, a password change, and using up a refresh token (refresh, logout)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +22,10 @@ def user_create(*, username: str, email: str, password: str, is_staff: bool = Fa
     """Create a user after Django's password validators; a taken username or email is a 400.
 
     The case-insensitive unique constraints are the net for two signups racing with the same
-    name: the loser's IntegrityError becomes the same field error as the check.
+    name: the loser's IntegrityError becomes the same field error as the check. The username and
+    email are NFKC-normalised first (API.md), so look-alike spellings meet in that check.
     """
+    username = User.normalize_username(username)
     email = User.objects.normalize_email(email)
     if User.objects.filter(username__iexact=username).exists():
         raise _taken("username")
@@ -42,6 +44,26 @@ def user_create(*, username: str, email: str, password: str, is_staff: bool = Fa
         constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
         raise _taken("email" if constraint == "accounts_user_email_ci_unique" else "username") from exc
     return user
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str) -> User:
+    """Change the user's password; every token issued before it stops working (accounts.tokens).
+
+    The old password is checked against the stored row, locked, not against the caller's user:
+    that may come from a worker's cache (accounts.authentication) and still hold a password that
+    staff have just replaced.
+    """
+    with transaction.atomic():
+        stored = User.objects.select_for_update().get(pk=user.pk)
+        if not stored.check_password(old_password):
+            raise ValidationError({"old_password": ["Your old password was entered incorrectly."]})
+        try:
+            validate_password(new_password, user=stored)
+        except ValidationError as exc:
+            raise ValidationError({"new_password": exc.messages}) from exc
+        stored.set_password(new_password)
+        stored.save(update_fields=["password"])
+    return stored
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Accounts API: signup, JWT login/refresh/logout, and the caller's own profile."""
+"""Accounts API: signup, JWT login/refresh/logout, a password change, and the caller's own profile."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -12,13 +12,14 @@ from accounts import services
 from accounts.serializers import (
     LoginSerializer,
     LogoutSerializer,
+    PasswordChangeSerializer,
     RefreshSerializer,
     SignupSerializer,
     TokenPairSerializer,
     UserSerializer,
 )
 from fastticket.schema import errors
-from fastticket.throttling import AuthRateThrottle, LoginUsernameRateThrottle
+from fastticket.throttling import AuthRateThrottle, LoginUsernameRateThrottle, PasswordChangeRateThrottle
 
 
 class SignupView(APIView):
@@ -81,6 +82,26 @@ class LogoutView(APIView):
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.user_logout(user=request.user, refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [AuthRateThrottle, PasswordChangeRateThrottle]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Change the password: every refresh token of the user stops working, access tokens within 60 s",
+        request=PasswordChangeSerializer,
+        responses={
+            204: OpenApiResponse(description="Changed; log in again with the new password."),
+            **errors(400, 401, 413, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_password_change(user=request.user, **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,7 @@
-"""Middleware that must run before Django's host checks and body parsing."""
+"""Middleware that must run before Django's host checks and body parsing, and the request id's check."""
 
 import io
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -8,8 +9,23 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from fastticket import health
+from fastticket.http import only_methods
 
-HEALTH_VIEWS = {"/healthz": health.healthz, "/readyz": health.readyz}
+# What the WSGI server's input stream raises for a chunked body with broken framing (a bad or
+# negative size, a missing CRLF, a bad trailer, a truncated body): gunicorn's parse errors, and
+# OSError, which gunicorn's NoMoreData and other servers' read errors are.
+try:
+    from gunicorn.http.errors import ParseException as _GunicornParseError
+except ImportError:  # pragma: no cover (served by another WSGI server)
+    BROKEN_FRAMING: tuple[type[Exception], ...] = (OSError, ValueError)
+else:
+    BROKEN_FRAMING = (OSError, ValueError, _GunicornParseError)
+
+REQUEST_ID_META = "HTTP_X_REQUEST_ID"
+REQUEST_ID_PATTERN = re.compile(r"[!-~]{1,128}")
+
+_probe = only_methods("GET", "HEAD")
+HEALTH_VIEWS = {"/healthz": _probe(health.healthz), "/readyz": _probe(health.readyz)}
 
 
 class HealthCheckMiddleware:
@@ -26,10 +42,6 @@ class HealthCheckMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         view = HEALTH_VIEWS.get(request.path_info)
         if view is not None:
-            if request.method not in ("GET", "HEAD"):
-                response = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
-                response["Allow"] = "GET, HEAD"
-                return response
             return view(request)
         return self.get_response(request)
 
@@ -47,7 +59,10 @@ class BodySizeLimitMiddleware:
             if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
                 # A chunked body has no Content-Length, so Django and DRF would read it as empty:
                 # read it here, at most one byte past the limit, and hand it on with its length.
-                body = request.META["wsgi.input"].read(limit + 1)
+                try:
+                    body = request.META["wsgi.input"].read(limit + 1)
+                except BROKEN_FRAMING:
+                    return JsonResponse({"detail": "Malformed chunked request body."}, status=400)
                 if len(body) > limit:
                     return too_large
                 request.META["CONTENT_LENGTH"] = str(len(body))
@@ -58,4 +73,22 @@ class BodySizeLimitMiddleware:
                 return JsonResponse({"detail": "Malformed Content-Length header."}, status=400)
             if length > limit:
                 return too_large
+        return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Drop a client's X-Request-ID that is not 1-128 printable ASCII characters without spaces.
+
+    django-guid, next in the chain, echoes the header and starts every log line of the request with
+    it; without one it makes its own. An unchecked id would put up to 8 KB of anything, newlines
+    included, into each log line and into the response headers.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request.META.get(REQUEST_ID_META)
+        if request_id is not None and not REQUEST_ID_PATTERN.fullmatch(request_id):
+            del request.META[REQUEST_ID_META]
         return self.get_response(request)

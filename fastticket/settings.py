@@ -55,7 +55,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    # Before the probes, so that they too answer with an X-Request-ID and log with it.
+    # Before the probes, so that they too answer with an X-Request-ID and log with it; a client's id
+    # that is not a short printable token is dropped first, and django-guid makes one instead.
+    "fastticket.middleware.RequestIdMiddleware",
     "django_guid.middleware.guid_middleware",
     "fastticket.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -163,6 +165,8 @@ CACHES = {
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 
 AUTH_USER_MODEL = "accounts.User"
+# Where a login form without a safe `next` lands (Django's default, /accounts/profile/, is a 404).
+LOGIN_REDIRECT_URL = "swagger-ui"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -217,10 +221,15 @@ if HTTPS:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# /metrics answers staff sessions and these networks (Prometheus scraping from the host).
+# /metrics answers staff sessions and these networks (Prometheus scraping from the host). By
+# default loopback, but only with no proxy in front: a proxy on the same host connects from
+# loopback, so trusting it would open /metrics to everyone behind the proxy. A request that
+# carries X-Forwarded-For (or Forwarded, X-Real-IP) is never let in by its address (metrics.py).
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
 METRICS_ALLOWED_NETWORKS = [
     ipaddress.ip_network(cidr.strip(), strict=False)
-    for cidr in env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"])
+    for cidr in env.list("METRICS_ALLOWED_CIDRS", default=[] if NUM_PROXIES else ["127.0.0.1/32", "::1/128"])
+    if cidr.strip()
 ]
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -249,7 +258,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "fastticket.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -275,7 +284,7 @@ REST_FRAMEWORK = {
     },
     # 0: the client is REMOTE_ADDR. DRF's None would trust a client's own X-Forwarded-For, so
     # anyone could dodge the per-IP throttles by sending a new one with each request.
-    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -314,7 +323,7 @@ SPECTACULAR_SETTINGS = {
         "PlaceStatusEnum": "reservations.serializers.PLACE_STATUSES",
     },
     # The API speaks JSON; the form parsers are there for the browsable API only.
-    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "PARSER_WHITELIST": ["fastticket.parsers.JSONParser"],
 }
 
 DJANGO_GUID = {

@@ -1,13 +1,16 @@
 """Root URLs: the API under /api/v1/, its docs, the admin and the probes (served by middleware)."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from fastticket.http import only_methods
 from fastticket.metrics import metrics
+from fastticket.throttling import login_form_throttled
 
 
 @csrf_exempt
@@ -49,11 +52,22 @@ api_v1 = [
     path("", include("reservations.urls")),
 ]
 
+# The docs are read-only pages: any other method (OPTIONS too, which DRF would answer through the
+# HTML renderer) is a JSON 405.
+read_only = only_methods("GET", "HEAD")
+
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/schema/", read_only(SpectacularAPIView.as_view()), name="schema"),
+    path("api/docs/", read_only(SpectacularSwaggerView.as_view(url_name="schema")), name="swagger-ui"),
+    path("api/redoc/", read_only(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
+    # The HTML login forms, ahead of the routes they shadow (whose names still reverse to them),
+    # with the API login's throttles: without them they were a way around its limits.
+    path(
+        "api-auth/login/",
+        login_form_throttled(auth_views.LoginView.as_view(template_name="rest_framework/login.html")),
+    ),
+    path("admin/login/", login_form_throttled(admin.site.login)),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),

@@ -33,10 +33,12 @@ PASSWORD = "fuzz-Secret-passphrase-42"
 
 # positive_data_acceptance expects every schema-valid body to be accepted. These operations also
 # apply rules that no JSON schema can state (API.md: Django's password validators, a unique
-# username and email, an event time in the future, a quantity not below the seats issued), so a
-# 400 from them is the contract, not a schema error. Every other check still runs on them.
+# username and email, the caller's current password, an event time in the future, a quantity not
+# below the seats issued), so a 400 from them is the contract, not a schema error. Every other
+# check still runs on them.
 BUSINESS_RULE_OPERATIONS = [
     ("POST", "/api/v1/auth/signup/"),
+    ("POST", "/api/v1/auth/password/"),
     ("POST", "/api/v1/tickets/"),
     ("PUT", "/api/v1/tickets/{id}/"),
     ("PATCH", "/api/v1/tickets/{id}/"),

@@ -1,6 +1,8 @@
 """Token lifetimes: 15 minutes and 1 day by default, else JWT_ACCESS_MINUTES and JWT_REFRESH_DAYS."""
 
 import json
+import time
+from datetime import timedelta
 
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -32,13 +34,39 @@ def test_login_tokens_live_15_minutes_and_1_day_by_default(api, alice):
 
 
 @pytest.mark.django_db
-def test_rotated_refresh_token_lives_1_day(api, alice):
+def test_a_long_refresh_chain_never_outlives_the_login(api, alice):
     login = api.post("/api/v1/auth/login/", {"username": "alice", "password": PASSWORD}, format="json").json()
+    session_end = RefreshToken(login["refresh"])["exp"]
+    refresh = login["refresh"]
 
-    body = api.post("/api/v1/auth/refresh/", {"refresh": login["refresh"]}, format="json").json()
+    for _ in range(30):
+        response = api.post("/api/v1/auth/refresh/", {"refresh": refresh}, format="json")
+        assert response.status_code == 200, response.content
+        refresh = response.json()["refresh"]
+        assert RefreshToken(refresh)["exp"] == session_end
+        assert AccessToken(response.json()["access"])["exp"] <= session_end
 
-    assert _lifetime(AccessToken(body["access"])) == 15 * 60
-    assert _lifetime(RefreshToken(body["refresh"])) == 24 * 60 * 60
+
+@pytest.mark.django_db
+def test_a_refresh_chain_stops_when_the_login_would_have_expired(api, alice, monkeypatch):
+    # JWT_REFRESH_DAYS in seconds: the chain refreshes every 0.5 s, well inside each token's lifetime.
+    monkeypatch.setattr(RefreshToken, "lifetime", timedelta(seconds=3))
+    started = time.monotonic()
+    login = api.post("/api/v1/auth/login/", {"username": "alice", "password": PASSWORD}, format="json").json()
+    session_end = RefreshToken(login["refresh"])["exp"]
+    refresh, answers = login["refresh"], []
+
+    while time.monotonic() - started < 5:
+        time.sleep(0.5)
+        response = api.post("/api/v1/auth/refresh/", {"refresh": refresh}, format="json")
+        answers.append((time.time(), response.status_code))
+        if response.status_code == 200:
+            refresh = response.json()["refresh"]
+            assert AccessToken(response.json()["access"])["exp"] <= session_end
+
+    assert answers[0][1] == 200
+    assert all(status == 401 for at, status in answers if at >= session_end), answers
+    assert answers[-1][1] == 401
 
 
 @pytest.mark.slow

@@ -6,8 +6,6 @@ import time
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 
 from fastticket import settings as fastticket_settings
 from tests.factories import make_ticket, make_user
@@ -15,27 +13,8 @@ from tests.factories import make_ticket, make_user
 SIGNUP = "/api/v1/auth/signup/"
 LOGIN = "/api/v1/auth/login/"
 TICKETS = "/api/v1/tickets/"
-SCOPES = ("anon", "user", "auth", "booking")
 IP = "198.51.100.7"
 OTHER_IP = "198.51.100.8"
-
-
-@pytest.fixture
-def throttle_rates(monkeypatch):
-    """Set DRF throttle rates for one test; every scope not named is off."""
-    overrides = []
-
-    def set_rates(**rates: str | None) -> None:
-        values = {**dict.fromkeys(SCOPES), **rates}
-        override = override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": values})
-        override.enable()  # setting_changed makes DRF reload api_settings
-        overrides.append(override)
-        # SimpleRateThrottle bound THROTTLE_RATES to the settings' dict when DRF was first imported.
-        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", api_settings.DEFAULT_THROTTLE_RATES)
-
-    yield set_rates
-    for override in reversed(overrides):
-        override.disable()
 
 
 def _signup(api, n: int, ip: str = IP, **extra):
@@ -165,3 +144,16 @@ def test_login_for_an_unknown_user_costs_about_as_much_as_a_wrong_password(api, 
     # A generous bound: only a skipped hash (ten times cheaper or more) would fall outside it.
     ratio = statistics.median(timings["nobody-here"]) / statistics.median(timings["carol"])
     assert 0.5 <= ratio <= 2, timings
+
+
+def test_password_changes_are_throttled_per_user_whatever_the_ip(alice_api, bob_api, throttle_rates):
+    # A stolen access token must not guess at the old password quickly.
+    throttle_rates(auth="2/min")
+    body = {"old_password": "not-the-password-1", "new_password": "violet-kettle-orbit-58"}
+
+    def change(client, n: int):
+        return client.post("/api/v1/auth/password/", body, format="json", REMOTE_ADDR=f"203.0.113.{n}")
+
+    assert [change(alice_api, n).status_code for n in (1, 2)] == [400, 400]
+    _assert_throttled(change(alice_api, 3))
+    assert change(bob_api, 4).status_code == 400

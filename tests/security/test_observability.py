@@ -1,11 +1,14 @@
 """Operational visibility: a request id on every response and log line, and a guarded /metrics."""
 
+import re
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from tests.factories import access_token, make_ticket
 from tests.faults.server import Server, closed_port
+from tests.ops.servers import needs_no_local_env_file, run_python
 
 OUTSIDE = "203.0.113.50"
 
@@ -132,3 +135,98 @@ def test_the_booking_counter_grows_by_outcome(api, alice_api):
     assert after_409.get(already, 0) == before.get(already, 0) + 1
     assert after_409.get(created, 0) == after_201.get(created, 0)
     assert after_201[waits] >= before.get(waits, 0) + 1
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
+def test_metrics_answer_only_get_with_a_json_405_even_on_localhost(api, staff, method):
+    for client in (api, _staff_session(staff)):
+        response = client.generic(method, "/metrics")
+
+        assert response.status_code == 405, response.content
+        assert response["Content-Type"].startswith("application/json")
+        assert response["Allow"] == "GET, HEAD"
+        assert b"fastticket_" not in response.content
+
+
+def _staff_session(staff) -> APIClient:
+    client = APIClient()
+    client.force_login(staff)
+    return client
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"HTTP_X_FORWARDED_FOR": "203.0.113.9"}, {"HTTP_FORWARDED": "for=203.0.113.9"}, {"HTTP_X_REAL_IP": "1.2.3.4"}],
+)
+def test_metrics_do_not_trust_a_loopback_address_that_forwards_for_someone_else(api, db, header):
+    # A proxy on the same host connects from loopback: its requests name their client.
+    response = api.get("/metrics", **header)
+
+    assert response.status_code == 404
+    assert b"fastticket_" not in response.content
+
+
+def test_metrics_answer_staff_through_a_proxy(staff):
+    assert _metrics(_staff_session(staff), HTTP_X_FORWARDED_FOR="203.0.113.9")
+
+
+PRINT_METRICS_NETWORKS = """
+import django
+django.setup()
+from django.conf import settings
+print(sorted(str(network) for network in settings.METRICS_ALLOWED_NETWORKS))
+"""
+
+
+@pytest.mark.slow
+@needs_no_local_env_file
+@pytest.mark.parametrize(
+    ("env", "networks"),
+    [
+        ({"DJANGO_NUM_PROXIES": None, "METRICS_ALLOWED_CIDRS": None}, ["127.0.0.1/32", "::1/128"]),
+        ({"DJANGO_NUM_PROXIES": "0", "METRICS_ALLOWED_CIDRS": None}, ["127.0.0.1/32", "::1/128"]),
+        ({"DJANGO_NUM_PROXIES": "1", "METRICS_ALLOWED_CIDRS": None}, []),
+        ({"DJANGO_NUM_PROXIES": "1", "METRICS_ALLOWED_CIDRS": "10.1.0.0/16"}, ["10.1.0.0/16"]),
+        ({"DJANGO_NUM_PROXIES": None, "METRICS_ALLOWED_CIDRS": ""}, []),
+    ],
+)
+def test_metrics_trust_loopback_by_default_only_without_a_proxy_in_front(env, networks):
+    result = run_python(PRINT_METRICS_NETWORKS, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == repr(networks)
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [
+        "x" * 8192,
+        "x" * 129,
+        "has space",
+        "tab\there",
+        "new\nline",
+        "caf\u00e9",
+        "",
+        "[fake] ERROR",
+    ],
+)
+def test_a_request_id_that_is_too_long_or_not_printable_is_replaced(api, db, request_id):
+    response = api.get("/api/v1/tickets/", HTTP_X_REQUEST_ID=request_id)
+
+    sent = response["X-Request-ID"]
+    assert sent != request_id
+    assert re.fullmatch(r"[0-9a-f]{32}", sent), sent
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ["x" * 128, "5f0c6a3e-0a34-4d7e-9a57-1f0e3b2c9d10", "Root=1-67891233-abcdef;Parent=53995c3f", "a.b:c/d+e@f_g"],
+)
+def test_a_bounded_printable_request_id_is_echoed(api, db, request_id):
+    assert api.get("/api/v1/tickets/", HTTP_X_REQUEST_ID=request_id)["X-Request-ID"] == request_id
+
+
+def test_a_probe_with_a_bad_request_id_gets_a_fresh_one(api):
+    response = api.get("/healthz", HTTP_X_REQUEST_ID="y" * 5000)
+
+    assert len(response["X-Request-ID"]) == 32
