@@ -48,3 +48,48 @@ class IdempotencyKeySerializer(serializers.Serializer):
                 },
             )
         }
+
+
+class RefusedSerializer(serializers.Serializer):
+    """The `reserve` answers of one second refused with each counted code."""
+
+    sold_out = serializers.IntegerField(read_only=True)
+    busy = serializers.IntegerField(read_only=True)
+    not_admitted = serializers.IntegerField(read_only=True)
+
+
+class SalesSecondSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(read_only=True, help_text="The second, ISO 8601.")
+    booked = serializers.IntegerField(
+        read_only=True, help_text="Reservations made in this second (also those cancelled since)."
+    )
+    cancelled = serializers.IntegerField(read_only=True, help_text="Cancellations made in this second.")
+    refused = RefusedSerializer(read_only=True, allow_null=True, help_text="Null while Redis is unreachable.")
+
+
+class QueueStatsSerializer(serializers.Serializer):
+    """How many places of a waiting room are in each state now."""
+
+    waiting = serializers.IntegerField(read_only=True)
+    admitted = serializers.IntegerField(read_only=True)
+    booked = serializers.IntegerField(read_only=True)
+    expired = serializers.IntegerField(read_only=True)
+
+
+class SalesSerializer(serializers.Serializer):
+    """A ticket's sale as it goes, for staff dashboards."""
+
+    ticket = serializers.UUIDField(read_only=True)
+    quantity = serializers.IntegerField(read_only=True)
+    issued_count = serializers.IntegerField(read_only=True)
+    remaining = serializers.IntegerField(read_only=True)
+    first_booking_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    sold_out_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the last seat was booked, while the ticket is sold out."
+    )
+    per_second = SalesSecondSerializer(
+        many=True, read_only=True, help_text="Each of the last 300 seconds that saw anything, oldest first."
+    )
+    queue = QueueStatsSerializer(
+        read_only=True, allow_null=True, help_text="The waiting room's counts; null when the ticket has none."
+    )

@@ -1,4 +1,4 @@
-"""Booking API: reserve a seat, list and cancel one's reservations, staff list per ticket."""
+"""Booking API: reserve a seat, list and cancel one's reservations, staff list and sales per ticket."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -18,6 +18,7 @@ from reservations.serializers import (
     EmptyBodySerializer,
     IdempotencyKeySerializer,
     ReservationSerializer,
+    SalesSerializer,
     TicketReservationSerializer,
 )
 
@@ -127,3 +128,16 @@ class TicketReservationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return selectors.reservation_list_for_ticket(ticket_id=self.kwargs["ticket_id"])
+
+
+class TicketSalesView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        tags=["tickets"],
+        summary="Show a ticket's sale as it goes: counts, per-second activity, waiting room (staff)",
+        operation_id="tickets_sales",
+        responses={200: SalesSerializer, **errors(401, 403, 404, 429)},
+    )
+    def get(self, request: Request, ticket_id) -> Response:
+        return Response(SalesSerializer(selectors.ticket_sales(ticket_id=ticket_id)).data)
