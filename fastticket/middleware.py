@@ -1,11 +1,13 @@
-"""Middleware that must run before Django's host checks and body parsing."""
+"""Middleware: the probes before Django's host checks, the API's body limit, the admin's time zone."""
 
 import io
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 from fastticket import health
 
@@ -59,3 +61,17 @@ class BodySizeLimitMiddleware:
             if length > limit:
                 return too_large
         return self.get_response(request)
+
+
+class AdminTimeZoneMiddleware:
+    """Show and read the admin's times in DJANGO_TIME_ZONE; everything else stays in UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.zone = zoneinfo.ZoneInfo(settings.ADMIN_TIME_ZONE)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith("/admin/"):
+            return self.get_response(request)
+        with timezone.override(self.zone):
+            return self.get_response(request)
