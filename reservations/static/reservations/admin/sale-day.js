@@ -138,6 +138,7 @@
         window.setTimeout(tick, wait);
       }
     }
+    pulse.textContent = "live · loaded " + clock.format(new Date());
     window.setTimeout(tick, delay);
   }
 
@@ -238,7 +239,10 @@
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] } },
-      axes: [axis, { ...axis, size: 48, label: "per second", labelSize: 18 }],
+      axes: [
+        { ...axis, space: 70, values: (u, splits) => splits.map((s) => clock.format(new Date(s * 1000))) },
+        { ...axis, size: 48, label: "per second", labelSize: 18 },
+      ],
       series: [
         { label: "time", value: (u, seconds) => (seconds == null ? "–" : clock.format(new Date(seconds * 1000))) },
         { label: "booked", stroke: "#1a7f37", fill: "rgba(26, 127, 55, 0.55)", paths: bars, width: 1 },
