@@ -1,12 +1,15 @@
-"""Middleware that must run before Django's host checks and body parsing, and the request id's check."""
+"""Middleware: the probes before Django's host checks, the API's body limit, the request id's check,
+the admin's time zone."""
 
 import io
 import re
+import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 from fastticket import health
 from fastticket.http import only_methods
@@ -92,3 +95,17 @@ class RequestIdMiddleware:
         if request_id is not None and not REQUEST_ID_PATTERN.fullmatch(request_id):
             del request.META[REQUEST_ID_META]
         return self.get_response(request)
+
+
+class AdminTimeZoneMiddleware:
+    """Show and read the admin's times in DJANGO_TIME_ZONE; everything else stays in UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.zone = zoneinfo.ZoneInfo(settings.ADMIN_TIME_ZONE)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith("/admin/"):
+            return self.get_response(request)
+        with timezone.override(self.zone):
+            return self.get_response(request)

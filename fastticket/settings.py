@@ -5,6 +5,7 @@ Every variable is listed in `.env.example` and in the Configuration section of `
 
 import ipaddress
 import os
+import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 
@@ -63,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "fastticket.middleware.BodySizeLimitMiddleware",
+    "fastticket.middleware.AdminTimeZoneMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -185,9 +187,17 @@ PASSWORD_HASHERS = env.list(
 )
 
 LANGUAGE_CODE = "en-us"
+# The API always speaks UTC (API.md); the admin shows and reads times in ADMIN_TIME_ZONE.
 TIME_ZONE = "UTC"
+ADMIN_TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+try:
+    zoneinfo.ZoneInfo(ADMIN_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(f"DJANGO_TIME_ZONE={ADMIN_TIME_ZONE!r} is not an IANA time zone name.") from exc
 USE_I18N = True
 USE_TZ = True
+# Times with seconds in the admin: a sale that sells out in ten seconds is not one instant.
+FORMAT_MODULE_PATH = ["fastticket.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

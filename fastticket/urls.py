@@ -42,6 +42,10 @@ def server_error(request: HttpRequest):
     return defaults.server_error(request)
 
 
+admin.site.site_header = "FastTicket box office"
+admin.site.site_title = "FastTicket admin"
+admin.site.index_title = "Sale day"
+
 handler400 = bad_request
 handler404 = not_found
 handler500 = server_error

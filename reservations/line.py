@@ -11,19 +11,17 @@ succeeds: a booking that answered 503 `busy` from the line was never taken, and 
 Each step is one Lua script over the ticket's keys (tickets.locks.TicketKeys, then the mirror).
 Bookings of a ticket with a waiting room use the caller's admission in the same script that puts
 them in the line (reservations.room). Refusals are counted per second for the sales view in the
-same scripts: `<prefix>:refusals:<ticket>:<unix second>`, a hash of sold_out, busy and
-not_admitted, kept 360 seconds.
+same scripts, in reservations.refusals' layout.
 """
 
 from dataclasses import dataclass
 from uuid import UUID
 
 from fastticket import redis as ft_redis
+from reservations.refusals import REFUSAL_TTL_SECONDS, refusal_prefix
 from reservations.room import ROOM_LUA, PlaceState, room_base
 from tickets.locks import ANSWER_EXPIRE_MS, LOCK_LUA, TicketKeys
 from tickets.sale_state import SALE_LUA
-
-REFUSALS_KEEP_SECONDS = 360
 
 LINE_LUA = """
 -- Take the first `max` bookings of the line, in arrival order, as batch `batch`.
@@ -45,7 +43,7 @@ local function refusal_count(prefix, second, code, by)
   redis.call("HINCRBY", key, code, by)
   redis.call("EXPIRE", key, $REFUSALS_KEEP)
 end
-""".replace("$REFUSALS_KEEP", str(REFUSALS_KEEP_SECONDS))
+""".replace("$REFUSALS_KEEP", str(REFUSAL_TTL_SECONDS))
 
 _PRELUDE = LOCK_LUA + SALE_LUA + ROOM_LUA + LINE_LUA
 
@@ -260,7 +258,7 @@ class Line:
         self.mirror = mirror
         self.answers = keys.answers
         self.room_base = room_base(ticket_id)
-        self.refusals = ft_redis.key("refusals", ticket_id, "")
+        self.refusals = refusal_prefix(ticket_id)
         self.holder_id = holder_id
 
     def answer_key(self, rid: str) -> str:

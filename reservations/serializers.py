@@ -138,3 +138,39 @@ class QueueStatsSerializer(serializers.Serializer):
     admitted = serializers.IntegerField(read_only=True, min_value=0)
     booked = serializers.IntegerField(read_only=True, min_value=0)
     expired = serializers.IntegerField(read_only=True, min_value=0)
+
+
+class RefusedSerializer(serializers.Serializer):
+    """The `reserve` answers of one second refused with each counted code."""
+
+    sold_out = serializers.IntegerField(read_only=True)
+    busy = serializers.IntegerField(read_only=True)
+    not_admitted = serializers.IntegerField(read_only=True)
+
+
+class SalesSecondSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(read_only=True, help_text="The second, ISO 8601.")
+    booked = serializers.IntegerField(
+        read_only=True, help_text="Reservations made in this second (also those cancelled since)."
+    )
+    cancelled = serializers.IntegerField(read_only=True, help_text="Cancellations made in this second.")
+    refused = RefusedSerializer(read_only=True, allow_null=True, help_text="Null while Redis is unreachable.")
+
+
+class SalesSerializer(serializers.Serializer):
+    """A ticket's sale as it goes, for staff dashboards."""
+
+    ticket = serializers.UUIDField(read_only=True)
+    quantity = serializers.IntegerField(read_only=True)
+    issued_count = serializers.IntegerField(read_only=True)
+    remaining = serializers.IntegerField(read_only=True)
+    first_booking_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    sold_out_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the last seat was booked, while the ticket is sold out."
+    )
+    per_second = SalesSecondSerializer(
+        many=True, read_only=True, help_text="Each of the last 300 seconds that saw anything, oldest first."
+    )
+    queue = QueueStatsSerializer(
+        read_only=True, allow_null=True, help_text="The waiting room's counts; null when the ticket has none."
+    )

@@ -15,5 +15,6 @@ urlpatterns = [
         views.TicketReservationViewSet.as_view({"get": "list"}),
         name="ticket-reservations",
     ),
+    path("tickets/<uuid:ticket_id>/sales/", views.TicketSalesView.as_view(), name="ticket-sales"),
     *router.urls,
 ]

@@ -1,4 +1,4 @@
-"""Booking API: reserve a seat, list and cancel one's reservations, staff list per ticket, the waiting room."""
+"""Booking API: reserve, list and cancel reservations, staff lists and sales per ticket, the waiting room."""
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -21,6 +21,7 @@ from reservations.serializers import (
     PlaceSerializer,
     QueueStatsSerializer,
     ReservationSerializer,
+    SalesSerializer,
     TicketReservationSerializer,
 )
 from tickets.models import Ticket
@@ -192,3 +193,16 @@ class QueueStatsView(APIView):
         if stats is None:
             raise NoWaitingRoom()
         return Response(QueueStatsSerializer(stats).data)
+
+
+class TicketSalesView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        tags=["tickets"],
+        summary="Show a ticket's sale as it goes: counts, per-second activity, waiting room (staff)",
+        operation_id="tickets_sales",
+        responses={200: SalesSerializer, **errors(401, 403, 404, 429)},
+    )
+    def get(self, request: Request, ticket_id) -> Response:
+        return Response(SalesSerializer(selectors.ticket_sales(ticket_id=ticket_id)).data)

@@ -1,15 +1,26 @@
-"""The Django admin for sale day: every write goes through tickets.services."""
+"""The Django admin for sale day: every write goes through tickets.services.
+
+The services write the history entries (LogEntry) of staff changes in the change's own
+transaction, so this admin does not log them a second time. The controls of the live page (pause,
+resume, waiting room, rate, quantity) confirm first, then call `ticket_update` like the form. The
+reservations app adds its inline, the live page and the overview to this admin
+(reservations/admin.py).
+"""
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q, QuerySet
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from fastticket.errors import DomainError
-from reservations.admin import TicketReservationInline
 from tickets import services
+from tickets.controls import CONTROLS
 from tickets.models import ADMISSION_SECONDS_RANGE, ADMIT_PER_MINUTE_RANGE, MAX_QUANTITY, SaleStatus, Ticket
 
 
@@ -113,6 +124,21 @@ class TicketAdminForm(forms.ModelForm):
         return cleaned
 
 
+class ControlForm(forms.Form):
+    """The number a control takes (minutes of a pause, a rate, a quantity), within its bounds."""
+
+    value = forms.IntegerField()
+    next = forms.CharField(required=False)
+
+    def __init__(self, *args, control, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if control.takes_value:
+            low, high = control.value_range
+            self.fields["value"] = forms.IntegerField(label=control.value_label, min_value=low, max_value=high)
+        else:
+            self.fields["value"].required = False
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     form = TicketAdminForm
@@ -126,10 +152,12 @@ class TicketAdmin(admin.ModelAdmin):
         "percent_sold",
         "sale_status_display",
     ]
+    list_display_links = ["title"]
     search_fields = ["title"]
     list_filter = [SaleStatusFilter, EventWhenFilter]
     date_hierarchy = "event_time"
     ordering = ["event_time", "id"]
+    list_per_page = 50
     readonly_fields = [
         "id",
         "issued_count",
@@ -140,7 +168,9 @@ class TicketAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fields = [*TicketAdminForm.Meta.fields, *readonly_fields]
-    inlines = [TicketReservationInline]
+
+    class Media:
+        css = {"all": ["tickets/admin/tickets.css"]}
 
     def get_fields(self, request, obj=None):
         # An unsaved ticket has no counts or sale status to show yet.
@@ -156,7 +186,10 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.display(description="sale status")
     def sale_status_display(self, ticket: Ticket) -> str:
-        return ticket.sale_status().label
+        status = ticket.sale_status()
+        return format_html('<span class="ft-status ft-status-{}">{}</span>', status.value, status.label)
+
+    # Writes: through the services, which also write the history -------------------------------
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # The form checked the rules, but a booking can commit between that check and the save
@@ -164,19 +197,27 @@ class TicketAdmin(admin.ModelAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except (ValidationError, DomainError) as exc:
-            detail = exc.detail if isinstance(exc, DomainError) else " ".join(exc.messages)
-            self.message_user(request, f"Not saved: {detail}", level=messages.ERROR)
+            self.message_user(request, f"Not saved: {_reason(exc)}", level=messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj: Ticket, form: TicketAdminForm, change: bool) -> None:
         data = {name: form.cleaned_data.get(name) for name in TicketAdminForm.Meta.fields}
         if change:
             changes = {name: data[name] for name in form.changed_data if name in data}
-            saved = services.ticket_update(ticket_id=obj.pk, **changes) if changes else obj
+            saved = services.ticket_update(ticket_id=obj.pk, by=request.user, **changes) if changes else obj
         else:
-            saved = services.ticket_create(**data)
+            saved = services.ticket_create(**data, by=request.user)
         obj.pk = saved.pk
         obj.__dict__.update({k: v for k, v in saved.__dict__.items() if not k.startswith("_")})
+
+    def log_addition(self, request, obj, message):
+        """The service logged the addition with the ticket."""
+
+    def log_change(self, request, obj, message):
+        """The service logged the change, with old and new values, in the change's transaction."""
+
+    def log_deletions(self, request, queryset):
+        """The service logs each deletion that really happens."""
 
     def get_deleted_objects(self, objs, request):
         to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -185,11 +226,71 @@ class TicketAdmin(admin.ModelAdmin):
         return to_delete, model_count, set() if protected else perms_needed, protected
 
     def delete_model(self, request, obj: Ticket) -> None:
-        services.ticket_delete(ticket_id=obj.pk)
+        services.ticket_delete(ticket_id=obj.pk, by=request.user)
 
     def delete_queryset(self, request, queryset: QuerySet[Ticket]) -> None:
         for ticket in queryset:
             try:
-                services.ticket_delete(ticket_id=ticket.pk)
+                services.ticket_delete(ticket_id=ticket.pk, by=request.user)
             except DomainError as exc:
                 self.message_user(request, f"{ticket}: {exc.detail}", level=messages.ERROR)
+
+    # The live page's controls: a confirmation page, then one ticket_update --------------------
+
+    def get_urls(self):
+        control = path(
+            "<path:object_id>/control/<str:name>/",
+            self.admin_site.admin_view(self.control_view),
+            name="tickets_ticket_control",
+        )
+        return [control, *super().get_urls()]
+
+    def control_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
+        """Say what a control will do (GET); do it when confirmed (POST)."""
+        control = CONTROLS.get(name)
+        ticket = self.get_object(request, object_id)
+        if control is None or ticket is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, ticket):
+            raise PermissionDenied
+        form = ControlForm(request.POST if request.method == "POST" else request.GET, control=control)
+        back = self._safe_next(request, form.data.get("next"), ticket)
+        plan, error = None, None
+        if form.is_valid():
+            try:
+                plan = control.plan(ticket, form.cleaned_data["value"], timezone.now())
+            except ValidationError as exc:
+                error = _reason(exc)
+        else:
+            error = " ".join(message for messages_ in form.errors.values() for message in messages_)
+        if request.method == "POST" and plan is not None:
+            try:
+                services.ticket_update(ticket_id=ticket.pk, by=request.user, note=plan.note, **plan.changes)
+            except (ValidationError, DomainError) as exc:
+                self.message_user(request, f"Not done: {_reason(exc)}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{plan.note}.", level=messages.SUCCESS)
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{control.title}?",
+            "subtitle": ticket.title,
+            "opts": self.opts,
+            "original": ticket,
+            "control": control,
+            "plan": plan,
+            "error": error,
+            "value": form.cleaned_data.get("value") if plan else None,
+            "next": back,
+            "time_zone": timezone.get_current_timezone_name(),
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/control_confirmation.html", context)
+
+    def _safe_next(self, request: HttpRequest, target: str | None, ticket: Ticket) -> str:
+        if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+            return target
+        return reverse("admin:tickets_ticket_change", args=[ticket.pk])
+
+
+def _reason(exc: ValidationError | DomainError) -> str:
+    return exc.detail if isinstance(exc, DomainError) else " ".join(exc.messages)

@@ -58,10 +58,12 @@ class TicketViewSet(
         return selectors.ticket_list()
 
     def perform_create(self, serializer: TicketSerializer) -> None:
-        serializer.instance = services.ticket_create(**serializer.validated_data)
+        serializer.instance = services.ticket_create(**serializer.validated_data, by=self.request.user)
 
     def perform_update(self, serializer: TicketSerializer) -> None:
-        serializer.instance = services.ticket_update(ticket_id=serializer.instance.pk, **serializer.validated_data)
+        serializer.instance = services.ticket_update(
+            ticket_id=serializer.instance.pk, by=self.request.user, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance) -> None:
-        services.ticket_delete(ticket_id=instance.pk)
+        services.ticket_delete(ticket_id=instance.pk, by=self.request.user)

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from reservations.models import Reservation, ReservationStatus
@@ -90,24 +92,72 @@ def test_reservation_page_is_read_only(staff_client, bookings):
     assert reservation.status == ReservationStatus.CONFIRMED
 
 
+def _cancel_selected(client, *reservations, confirm: bool = True, **extra):
+    data = {"action": "cancel_selected", "_selected_action": [str(r.pk) for r in reservations], "index": "0"}
+    if confirm:
+        data["post"] = "yes"
+    return client.post(CHANGELIST, data, follow=True, **extra)
+
+
+def _history(obj) -> list[tuple[str, str]]:
+    entries = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(type(obj)), object_id=str(obj.pk)
+    ).order_by("action_time")
+    return [(entry.user.username, entry.get_change_message()) for entry in entries]
+
+
+def test_cancel_selected_first_lists_the_customers_and_seats_and_cancels_nothing(staff_client, bookings):
+    selected = [bookings[k] for k in ("alice_opera", "alice_ballet", "bob_opera")]
+
+    response = _cancel_selected(staff_client, *selected, confirm=False)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/reservations/reservation/cancel_selected_confirmation.html"
+    assert "2 customers will lose their seats" in html
+    for reservation in (bookings["alice_opera"], bookings["alice_ballet"]):
+        assert str(reservation.pk) in html
+    assert "alice@example.com" in html
+    assert "Opera" in html and "Ballet" in html
+    # bob's seat is already cancelled: listed apart, left as it is.
+    assert "Left as they are (already cancelled)" in html
+    assert str(bookings["bob_opera"].pk) in html
+    assert 'value="Yes, cancel 2 reservations"' in html
+    assert set(Reservation.objects.values_list("status", flat=True)) == {"confirmed", "cancelled"}
+    assert Reservation.objects.filter(status=ReservationStatus.CONFIRMED).count() == 2
+    assert not LogEntry.objects.exists()
+
+
 def test_cancel_selected_cancels_confirmed_reservations_through_the_service(staff_client, bookings):
     opera, ballet = bookings["opera"], bookings["ballet"]
-    selected = [bookings[k].pk for k in ("alice_opera", "alice_ballet", "bob_opera")]
+    selected = [bookings[k] for k in ("alice_opera", "alice_ballet", "bob_opera")]
 
-    response = staff_client.post(
-        CHANGELIST,
-        {"action": "cancel_selected", "_selected_action": [str(pk) for pk in selected], "index": "0"},
-        follow=True,
-    )
+    response = _cancel_selected(staff_client, *selected)
 
     assert response.status_code == 200
-    assert "Cancelled 2 reservation(s)." in response.content.decode()
-    statuses = set(Reservation.objects.filter(pk__in=selected).values_list("status", flat=True))
+    # Listed in event order: Opera was made first, so its event comes first.
+    assert "Cancelled 2 reservation(s): alice (Opera), alice (Ballet)." in response.content.decode()
+    statuses = set(Reservation.objects.filter(pk__in=[r.pk for r in selected]).values_list("status", flat=True))
     assert statuses == {ReservationStatus.CANCELLED}
-    assert all(r.cancelled_at is not None for r in Reservation.objects.filter(pk__in=selected))
     opera.refresh_from_db()
     ballet.refresh_from_db()
     assert (opera.issued_count, ballet.issued_count) == (0, 0)
+
+
+def test_cancel_selected_leaves_a_history_entry_naming_the_staff_member_and_the_customer(staff_client, bookings):
+    seat = bookings["alice_opera"]
+
+    _cancel_selected(staff_client, seat)
+
+    (entry,) = _history(seat)
+    assert entry[0] == "staff"
+    assert "alice <alice@example.com>" in entry[1]
+    assert "went back on sale" in entry[1]
+    (ticket_entry,) = _history(bookings["opera"])
+    assert ticket_entry[0] == "staff"
+    assert str(seat.pk) in ticket_entry[1]
+    history = staff_client.get(f"{CHANGELIST}{seat.pk}/history/")
+    assert "alice &lt;alice@example.com&gt;" in history.content.decode()
 
 
 def test_cancel_selected_frees_the_seat_for_someone_else(staff_client, alice_api, bob):
@@ -115,7 +165,7 @@ def test_cancel_selected_frees_the_seat_for_someone_else(staff_client, alice_api
     seat = reservation_create(user=bob, ticket_id=ticket.id)
     assert alice_api.post(f"/api/v1/tickets/{ticket.id}/reserve/").json()["code"] == "sold_out"
 
-    staff_client.post(CHANGELIST, {"action": "cancel_selected", "_selected_action": [str(seat.pk)], "index": "0"})
+    _cancel_selected(staff_client, seat)
 
     assert alice_api.post(f"/api/v1/tickets/{ticket.id}/reserve/").status_code == 201
     ticket.refresh_from_db()
@@ -127,15 +177,26 @@ def test_cancel_selected_reports_a_reservation_whose_event_has_started(staff_cli
     seat = reservation_create(user=alice, ticket_id=ticket.id)
     Ticket.objects.filter(pk=ticket.pk).update(event_time=timezone.now() - timedelta(minutes=1))
 
-    response = staff_client.post(
-        CHANGELIST, {"action": "cancel_selected", "_selected_action": [str(seat.pk)], "index": "0"}, follow=True
-    )
+    response = _cancel_selected(staff_client, seat)
 
     html = response.content.decode()
     assert "The sale for this ticket has closed" in html
-    assert "Cancelled 0 reservation(s)." in html
+    assert '<li class="warning">No reservation was cancelled.</li>' in html
+    assert "success" not in [m.level_tag for m in response.context["messages"]]
     seat.refresh_from_db()
     assert seat.status == ReservationStatus.CONFIRMED
+    assert not LogEntry.objects.exists()
+
+
+def test_cancel_selected_of_only_cancelled_reservations_is_a_warning(staff_client, bookings):
+    page = _cancel_selected(staff_client, bookings["bob_opera"], confirm=False)
+    response = _cancel_selected(staff_client, bookings["bob_opera"])
+
+    assert "there is nothing to cancel" in page.content.decode()
+    assert "Yes, cancel" not in page.content.decode()
+    assert [(m.level_tag, m.message) for m in response.context["messages"]] == [
+        ("warning", "No reservation was cancelled.")
+    ]
 
 
 def test_non_staff_user_cannot_cancel_through_the_admin(client, alice, bob):
