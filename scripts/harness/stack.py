@@ -23,6 +23,7 @@ import pwd
 import re
 import shutil
 import signal
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Self
@@ -143,6 +144,7 @@ class PgBouncer(Server):
         self.run_dir = run_dir
         self.server_url = server_url
         self.pool_size = pool_size
+        self._own_dir: Path | None = None
 
     def url(self, database: str) -> str:
         return f"postgres://{self.username}@{self.host}:{self.port}/{database}"
@@ -151,7 +153,7 @@ class PgBouncer(Server):
     def username(self) -> str:
         return unquote(urlsplit(self.server_url).username or "postgres")
 
-    def config(self) -> str:
+    def config(self, userlist: Path) -> str:
         server = urlsplit(self.server_url)
         login = f"user={self.username}"
         if server.password:
@@ -165,13 +167,15 @@ class PgBouncer(Server):
                 f"listen_port = {self.port}",
                 "unix_socket_dir =",
                 "auth_type = trust",
-                f"auth_file = {self.run_dir / 'userlist.txt'}",
+                f"auth_file = {userlist}",
                 # What docker-compose.yml and a CloudNativePG Pooler run; the web processes have
                 # DATABASE_POOLER=transaction for it.
                 "pool_mode = transaction",
                 f"default_pool_size = {self.pool_size}",
                 "max_client_conn = 2000",
                 "ignore_startup_parameters = extra_float_digits",
+                # The admin console (database `pgbouncer`), for SHOW SERVERS when stopping.
+                f"admin_users = {self.username}",
                 "",
             ]
         )
@@ -180,16 +184,43 @@ class PgBouncer(Server):
         pgbouncer = binary("pgbouncer")
         if pgbouncer is None:
             raise ServerError("no pgbouncer binary (apt-get install pgbouncer)")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        config = self.run_dir / "pgbouncer.ini"
-        config.write_text(self.config())
-        (self.run_dir / "userlist.txt").write_text(f'"{self.username}" ""\n')
+        config_dir = self.run_dir
         if self.user is not None:
-            # It reads its files as that user.
+            # It reads its files as that user, who may not pass through the caller's directories
+            # (pytest's are private to root): a directory of its own under the system's temp dir.
             entry = pwd.getpwnam(self.user)
-            for path in (self.run_dir, config, self.run_dir / "userlist.txt"):
-                os.chown(path, entry.pw_uid, entry.pw_gid)
+            self._own_dir = config_dir = Path(tempfile.mkdtemp(prefix="ft-pgbouncer-"))
+            os.chown(config_dir, entry.pw_uid, entry.pw_gid)
+        config_dir.mkdir(parents=True, exist_ok=True)
+        config = config_dir / "pgbouncer.ini"
+        userlist = config_dir / "userlist.txt"
+        config.write_text(self.config(userlist))
+        userlist.write_text(f'"{self.username}" ""\n')
         return [pgbouncer, str(config)]
+
+    def server_ports(self) -> list[int]:
+        """Return the local ports of PgBouncer's connections to PostgreSQL (its admin console's SHOW SERVERS)."""
+        import psycopg
+
+        from scripts.harness.database import connect
+
+        try:
+            with connect(self.url("pgbouncer"), autocommit=True, prepare_threshold=None) as console:
+                cursor = console.execute("SHOW SERVERS")
+                columns = [column.name for column in cursor.description]
+                return [int(row[columns.index("local_port")]) for row in cursor.fetchall()]
+        except psycopg.Error:
+            return []
+
+    def stop(self) -> None:
+        """Stop PgBouncer, then wait until PostgreSQL has ended its sessions (so the database can be dropped)."""
+        ports = self.server_ports() if self.running() else []
+        super().stop()
+        if ports:
+            _wait_sessions_gone(self.server_url, ports)
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = None
 
     def is_ready(self) -> bool:
         import psycopg
@@ -202,6 +233,19 @@ class PgBouncer(Server):
         except psycopg.OperationalError:
             return False
         return True
+
+
+def _wait_sessions_gone(server_url: str, ports: list[int], timeout: float = 10) -> None:
+    """Wait until PostgreSQL has no session from one of these client ports of 127.0.0.1."""
+    from scripts.harness.database import MAINTENANCE_DATABASE, connect, database_url
+
+    with connect(database_url(server_url, MAINTENANCE_DATABASE), autocommit=True) as connection:
+
+        def gone() -> bool:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(%s)"
+            return connection.execute(query, [ports]).fetchone()[0] == 0
+
+        processes.wait_until(gone, timeout=timeout, what="PgBouncer's sessions to end", interval=0.05)
 
 
 class Stack:
