@@ -6,6 +6,7 @@ import argparse
 import os
 
 from scripts.devenv import LauncherError, requirements, say
+from scripts.devenv import stack as _stack  # noqa: F401 (registers `./dev stack`)
 from scripts.devenv.commands import COMMANDS
 from scripts.devenv.services import Context, with_services
 from scripts.harness import ROOT
