@@ -2,19 +2,18 @@
 
 import os
 import runpy
-import secrets
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import analysis, checks, database, load, plots, procs, profiling, report, seed
+from bench import analysis, checks, load, plots, procs, profiling, report, seed
+from scripts import harness
+from scripts.harness import database, processes, redis_keys
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTS = range(8160, 8180)
 GUNICORN_CONF = ROOT / "bench" / "gunicorn_conf.py"
 SCENARIOS = (
     # name, method, path (tickets filled in later), expected status, needs tokens
@@ -107,16 +106,26 @@ class Bench:
         self.work_dir = ROOT / "bench" / "out" / f"run-{stamp:%Y%m%d-%H%M%S}-{os.getpid()}"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         options.out.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        # Bound now, so the report knows the port; gunicorn gets the socket itself (fd://N).
+        listener = harness.bound_socket()
+        port = listener.getsockname()[1]
         self.env = server_env(options, port)
         shown = {k: v for k, v in self.env.items() if k.startswith(("DJANGO_", "THROTTLE_", "REDIS_", "JWT_"))}
         shown["DATABASE_URL"] = self.env["DATABASE_URL"]
         shown["DJANGO_SECRET_KEY"] = "<random, 50 bytes>"
         self.run = Run(options, stamp, port, shown, gunicorn_settings(self.env))
         self.owned = procs.Owned()
-        self.keys = database.RedisKeys(options.redis_url, options.redis_prefix)
         self.db_created = False
-        self.server = None
+        self.server = harness.Gunicorn(
+            log_path=self.work_dir / "gunicorn.log",
+            env=self.env,
+            workers=options.workers,
+            config=GUNICORN_CONF,
+            ready_path="/readyz",
+            listener=listener,
+        )
+        self.server.start_timeout = 120
+        self.server.stop_timeout = 15
         self.cpu: procs.CpuWindow | None = None
         self.tickets: dict[str, str] = {}
 
@@ -128,21 +137,19 @@ class Bench:
         """Create and migrate the database, start the server, seed, wait until it is ready."""
         o = self.options
         _log(f"scratch database {o.db_name}, port {self.run.port}, work dir {self.work_dir.relative_to(ROOT)}")
-        database.recreate(o.postgres_url, o.db_name)
+        database.recreate(self.env["DATABASE_URL"])
         self.db_created = True
-        self.keys.delete()
-        code, output = self._manage("migrate", "--noinput")
-        if code != 0:
-            raise RuntimeError(f"migrate failed:\n{output}")
-        args = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "fastticket.wsgi:application"]
-        self.server = self.owned.start(args, env=self.env, log=self.work_dir / "gunicorn.log", cwd=ROOT)
+        harness.delete_keys(o.redis_url, o.redis_prefix)
+        database.migrate(self.env)
+        # Seeding runs while the workers boot.
+        self.server.start(wait=False)
         seed.django_setup(self.env, ROOT)
         self.run.seeded = seed.users_with_tokens(count=o.users, tokens_file=self.work_dir / "tokens.txt")
         _log(f"seeded {self.run.seeded.users} users with tokens in {self.run.seeded.seconds:.1f} s")
         self.tickets = _tickets(o)
         seed.close_connections()
-        procs.wait_http(f"{self.base_url}/readyz", timeout=120, process=self.server)
-        _log(f"gunicorn {self.server.pid} ready with workers {procs.children(self.server.pid)}")
+        self.server.wait_until_ready()
+        _log(f"gunicorn {self.server.pid} ready with workers {self.server.worker_pids()}")
         self.cpu = procs.CpuWindow(gunicorn_pid=self.server.pid, database=o.db_name)
         if o.warmup:
             self._warm_up()
@@ -174,10 +181,11 @@ class Bench:
         r = self.run
         r.round_trips = _round_trips(self.tickets, self.options)
         seed.close_connections()
+        self.server.stop()
         self.owned.stop_all()
         r.invariants = self._manage("check_invariants")
         _log(f"check_invariants: exit {r.invariants[0]}: {r.invariants[1]}")
-        r.versions = _versions(self.options, self.keys)
+        r.versions = _versions(self.options, self.env["DATABASE_URL"])
         r.failures = checks.failures(r)
         r.warnings = checks.warnings(r)
         r.server_log = checks.server_log(self.work_dir / "gunicorn.log")
@@ -187,18 +195,20 @@ class Bench:
 
     def clean_up(self) -> None:
         """Stop everything started, drop the database and the Redis keys; also after an error."""
+        self.server.stop()
         self.owned.stop_all()
         try:
             seed.close_connections()
         except Exception as exc:  # cleanup must go on; Django may not be set up
             _log(f"closing connections: {exc}")
         (self.work_dir / "tokens.txt").unlink(missing_ok=True)
-        self.keys.delete()
+        harness.delete_keys(self.options.redis_url, self.options.redis_prefix)
         if self.db_created and not self.options.keep_db:
-            database.drop(self.options.postgres_url, self.options.db_name)
+            database.drop(self.env["DATABASE_URL"])
 
     def _manage(self, *args: str) -> tuple[int, str]:
-        return database.manage(list(args), env=self.env, cwd=ROOT, python=sys.executable, timeout=600)
+        done = processes.manage(*args, env=self.env, timeout=600)
+        return done.returncode, processes.output_of(done)
 
     def _load(self, scenario: load.Scenario, flash_deadline: float = 0.0) -> load.Result:
         return load.run(
@@ -225,7 +235,7 @@ class Bench:
     def _start_profiles(self, scenario: load.Scenario) -> list[profiling.Spy]:
         if not self.options.profile or scenario.connections != max(self.options.connections):
             return []
-        workers = procs.children(self.server.pid)
+        workers = self.server.worker_pids()
         seconds = max(1, int(scenario.duration) - 1)
         return [
             profiling.start(
@@ -235,44 +245,22 @@ class Bench:
         ]
 
 
-def free_port() -> int:
-    """Return the first port of this session's range that nothing listens on."""
-    for port in PORTS:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
 def server_env(options: Options, port: int) -> dict[str, str]:
     """Return the environment of the server, manage.py and the seeding process."""
-    env = dict(os.environ)
-    env.pop("DJANGO_PASSWORD_HASHERS", None)
-    env.update(
-        {
-            "DATABASE_URL": database.database_url(options.postgres_url, options.db_name),
-            "REDIS_URL": options.redis_url,
-            "REDIS_KEY_PREFIX": options.redis_prefix,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_HTTPS": "false",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "THROTTLE_ANON": "off",
-            "THROTTLE_USER": "off",
-            "THROTTLE_AUTH": "off",
-            "THROTTLE_BOOKING": "off",
-            # Tokens are minted before the run; they must outlive it.
-            "JWT_ACCESS_MINUTES": "240",
-            "BENCH_GUNICORN_BIND": f"127.0.0.1:{port}",
-            "BENCH_GUNICORN_WORKERS": str(options.workers),
-            "BENCH_GUNICORN_MAX_REQUESTS": str(options.max_requests),
-        }
+    return harness.server_env(
+        database_url=database.database_url(options.postgres_url, options.db_name),
+        redis_url=options.redis_url,
+        redis_prefix=options.redis_prefix,
+        secret_key=harness.random_secret_key(),
+        throttles_off=True,
+        DJANGO_PASSWORD_HASHERS=None,
+        # Tokens are minted before the run; they must outlive it.
+        JWT_ACCESS_MINUTES="240",
+        # What the report shows; gunicorn serves on the socket bound at this address (--bind fd://N).
+        BENCH_GUNICORN_BIND=f"127.0.0.1:{port}",
+        BENCH_GUNICORN_WORKERS=str(options.workers),
+        BENCH_GUNICORN_MAX_REQUESTS=str(options.max_requests),
     )
-    return env
 
 
 def gunicorn_settings(env: dict[str, str]) -> dict[str, object]:
@@ -327,7 +315,7 @@ def _round_trips(tickets: dict[str, str], options: Options) -> list[profiling.Ro
     ]
 
 
-def _versions(options: Options, keys: database.RedisKeys) -> dict[str, str]:
+def _versions(options: Options, database_url: str) -> dict[str, str]:
     import django
     import gunicorn
     import matplotlib
@@ -342,8 +330,8 @@ def _versions(options: Options, keys: database.RedisKeys) -> dict[str, str]:
         "simplejwt": getattr(rest_framework_simplejwt, "__version__", "?"),
         "gunicorn": gunicorn.__version__,
         "psycopg": psycopg.__version__,
-        "PostgreSQL": database.server_version(options.postgres_url),
-        "Redis": keys.version(),
+        "PostgreSQL": database.server_version(database_url),
+        "Redis": redis_keys.server_version(options.redis_url),
         "wrk": load.wrk_version(),
         "matplotlib": matplotlib.__version__,
     }

@@ -1,8 +1,10 @@
 #!/bin/sh
 # FastTicket container entrypoint.
 #   web      (default) serve with gunicorn; never migrates, so replicas can start in any order
-#   migrate  one-shot: apply migrations, then create the superuser named by
-#            DJANGO_SUPERUSER_USERNAME (with _EMAIL and _PASSWORD) if it does not exist yet
+#   migrate  one-shot: apply migrations, set the session timeouts as the role's defaults in the
+#            database (what connections through a transaction pooler start with), then create the
+#            superuser named by DJANGO_SUPERUSER_USERNAME (with _EMAIL and _PASSWORD) if it does
+#            not exist yet. Run it against PostgreSQL itself, not through the pooler.
 #   anything else is run as given, e.g. `python manage.py shell`
 set -eu
 
@@ -26,6 +28,8 @@ case "$command" in
         # A migration may run long (an index build on a big table): the web requests' statement
         # timeout does not apply to it; the lock timeout still keeps it from stalling the sale.
         DATABASE_STATEMENT_TIMEOUT_MS="${MIGRATE_STATEMENT_TIMEOUT_MS:-0}" python manage.py migrate --noinput "$@"
+        # With the web processes' timeouts, not the migration's.
+        python manage.py set_database_defaults
         if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ]; then
             # Usernames are unique ignoring case, so look the user up the way login does.
             found=0

@@ -1,7 +1,8 @@
 """Row locking with a bounded wait: a lock not granted in time is a 503 `busy`, never a 500.
 
-The wait is bounded by PostgreSQL's `lock_timeout`, which settings.py sets on every connection
-(BOOKING_DB_LOCK_TIMEOUT_MS, by default the booking lock wait).
+The wait is bounded by PostgreSQL's `lock_timeout` (BOOKING_DB_LOCK_TIMEOUT_MS, by default the
+booking lock wait), which every session starts with: sent at connect by settings.py, or behind a
+transaction pooler the role's default in the database (fastticket.pooling).
 """
 
 from collections.abc import Iterator

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "accounts",
     "tickets",
     "reservations",
+    "fastticket",
 ]
 
 MIDDLEWARE = [
@@ -121,19 +122,34 @@ BOOKING_BATCH_MAX = max(1, env.int("BOOKING_BATCH_MAX", default=100))
 QUEUE_OPENS_MINUTES = max(0, env.int("QUEUE_OPENS_MINUTES", default=30))
 QUEUE_POLL_BUDGET = max(1, env.int("QUEUE_POLL_BUDGET", default=500))
 BOOKING_LOCK_TIMEOUT_MS = env.int("BOOKING_DB_LOCK_TIMEOUT_MS", default=BOOKING_LOCK_WAIT * 1000)
-# Every connection bounds its waits: a row lock not granted within the booking wait is a 503
-# `busy` (lock_timeout), and a stuck statement a 503 `unavailable` (statement_timeout). Set once
-# per connection rather than with SET LOCAL in each transaction, which would cost a round trip
-# on every booking.
-DATABASES["default"].setdefault("OPTIONS", {}).update(
-    {
-        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=2),
-        "options": (
-            f"-c lock_timeout={BOOKING_LOCK_TIMEOUT_MS} "
-            f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=10000)}"
-        ),
-    }
-)
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=10000)
+# Every session bounds its waits: a row lock not granted within the booking wait is a 503 `busy`
+# (lock_timeout), and a stuck statement a 503 `unavailable` (statement_timeout). They are session
+# defaults, never a SET LOCAL in each transaction, which would cost a round trip on every booking.
+DATABASE_SESSION_SETTINGS = {
+    "lock_timeout": BOOKING_LOCK_TIMEOUT_MS,
+    "statement_timeout": DATABASE_STATEMENT_TIMEOUT_MS,
+}
+# DATABASE_POOLER=transaction: DATABASE_URL is a pooler in transaction mode (PgBouncer's
+# pool_mode=transaction, CloudNativePG's Pooler), where consecutive transactions of one Django
+# connection run on different server sessions (docs/deployment.md, "PgBouncer"):
+# - no libpq `options` at connect: PgBouncer refuses that startup parameter (1.18, Debian's), and a
+#   SET would stay on whichever server session ran it. The session settings above are the role's
+#   defaults in the database instead (`manage.py set_database_defaults`, run by the migrate step),
+#   which every server session starts with; each process checks them once (fastticket.pooling).
+# - no prepared statements: psycopg prepares a query after 5 executions, on one server session,
+#   and would then run it by name on another that never saw it (PgBouncer before 1.21).
+# - no server-side cursors: `.iterator()` would DECLARE a cursor that outlives its transaction.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="none").strip().lower()
+if DATABASE_POOLER not in {"none", "transaction"}:
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be none or transaction, not {DATABASE_POOLER!r}.")
+_database_options = {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=2)}
+if DATABASE_POOLER == "transaction":
+    _database_options["prepare_threshold"] = None
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+else:
+    _database_options["options"] = " ".join(f"-c {name}={value}" for name, value in DATABASE_SESSION_SETTINGS.items())
+DATABASES["default"].setdefault("OPTIONS", {}).update(_database_options)
 REDIS_OUTAGE_LOG_INTERVAL = env.int("REDIS_OUTAGE_LOG_INTERVAL", default=60)
 REDIS_RETRY_AFTER = env.float("REDIS_RETRY_AFTER", default=1.0)
 

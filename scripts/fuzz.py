@@ -1,34 +1,33 @@
 """Fuzz the API from its OpenAPI schema with schemathesis, once as staff and once as a normal user.
 
-Run from the repository root with the project's venv: `python scripts/fuzz.py [--port 8180]`.
-It builds a scratch database (`ft_fuzz`), seeds a staff user, a normal user and two tickets,
-serves the app with gunicorn (DEBUG off, HTTPS off, throttles off) and runs schemathesis with every
-check against /api/schema/. It exits non-zero on any failure and always stops gunicorn, drops the
-database and deletes its Redis keys. Reports (JUnit, and the server's log) go to a temporary folder
-whose path is printed.
+Run from the repository root with the project's venv: `python scripts/fuzz.py`.
+It builds a scratch database of its own (`ft_fuzz_<pid>`, on the server of --postgres-url), seeds a
+staff user, a normal user and two tickets, serves the app with gunicorn (DEBUG off, HTTPS off,
+throttles off) on a port from the OS and runs schemathesis with every check against /api/schema/.
+It exits non-zero on any failure and always stops gunicorn, drops the database and deletes its
+Redis keys. Servers, ports and the scratch database come from scripts/harness. Reports (JUnit, and
+the server's log) go to a temporary folder whose path is printed.
 """
 
 import argparse
 import json
 import os
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-import psycopg
-import redis
+if __package__ in (None, ""):  # run as `python scripts/fuzz.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "ft_fuzz"
-PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/15"
-REDIS_KEY_PREFIX = "ft-fuzz"
+from scripts import harness
+from scripts.harness import database, processes
+
+ROOT = harness.ROOT
+DB_NAME = f"ft_fuzz_{os.getpid()}"
+REDIS_KEY_PREFIX = f"ft-fuzz-{os.getpid()}"
 PASSWORD = "fuzz-Secret-passphrase-42"
 
 # positive_data_acceptance expects every schema-valid body to be accepted. These operations also
@@ -47,7 +46,10 @@ BUSINESS_RULE_OPERATIONS = [
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8180)
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("FUZZ_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
+    parser.add_argument("--redis-url", default=os.environ.get("FUZZ_REDIS_URL", "redis://127.0.0.1:6379/15"))
     parser.add_argument("--max-examples", type=int, default=50, help="schemathesis cases per operation and phase")
     parser.add_argument(
         "--workers", default="1", help="schemathesis workers (threads; 1 avoids a CPython 3.11 compile race)"
@@ -57,45 +59,17 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def server_env() -> dict[str, str]:
+def server_env(args: argparse.Namespace) -> dict[str, str]:
     """Return the environment of the app under test: production-like, throttles off."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "fastticket.settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_HTTPS": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "REDIS_URL": REDIS_URL,
-        "REDIS_KEY_PREFIX": REDIS_KEY_PREFIX,
-        "THROTTLE_ANON": "off",
-        "THROTTLE_USER": "off",
-        "THROTTLE_AUTH": "off",
-        "THROTTLE_BOOKING": "off",
+    return harness.server_env(
+        database_url=database.database_url(args.postgres_url, DB_NAME),
+        redis_url=args.redis_url,
+        redis_prefix=REDIS_KEY_PREFIX,
+        secret_key=harness.random_secret_key(),
+        throttles_off=True,
         # Long enough that the tokens minted below outlive both runs.
-        "JWT_ACCESS_MINUTES": "120",
-    }
-
-
-def recreate_database() -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def delete_redis_keys() -> None:
-    """Delete the run's keys: the cache's and python-redis-lock's (`lock:<name>`, `lock-signal:<name>`)."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    for pattern in (f"{REDIS_KEY_PREFIX}:*", f"lock:{REDIS_KEY_PREFIX}:*", f"lock-signal:{REDIS_KEY_PREFIX}:*"):
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
-            client.delete(*keys)
+        JWT_ACCESS_MINUTES="120",
+    )
 
 
 SEED = """
@@ -124,68 +98,18 @@ print(json.dumps({{
 
 def seed(env: dict[str, str]) -> dict[str, str]:
     """Migrate the scratch database, create the users and tickets; return their access tokens."""
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SEED.format(password=PASSWORD)],
-        cwd=ROOT,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+    out = processes.manage("shell", "-c", SEED.format(password=PASSWORD), env=env)
     if out.returncode != 0:
         raise RuntimeError(f"seeding the scratch database failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
-    """Start gunicorn on the port and wait until /healthz answers."""
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "fastticket.wsgi:application",
-                f"--bind=127.0.0.1:{port}",
-                "--workers=2",
-                "--timeout=30",
-                # Unlimited request line: the fuzzer tests the app's answers, while gunicorn's own
-                # HTML 414 for a URL over 4 KiB is a limit of the server in front.
-                "--limit-request-line=0",
-                "--access-logfile=-",
-                # The default control socket is one path per machine, shared with other servers.
-                "--no-control-socket",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.3)
-    stop_server(server)
-    raise RuntimeError(f"gunicorn did not answer /healthz within 30 s; see {log_path}")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    """Stop gunicorn's master by pid (it stops its workers); kill it if it lingers."""
-    if server.poll() is not None:
-        return
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+def gunicorn(env: dict[str, str], log_path: Path) -> harness.Gunicorn:
+    """gunicorn with 2 workers on a port from the OS, ready once /healthz answers."""
+    # Unlimited request line: the fuzzer tests the app's answers, while gunicorn's own HTML 414
+    # for a URL over 4 KiB is a limit of the server in front.
+    options = ("--timeout=30", "--limit-request-line=0", "--access-logfile=-")
+    return harness.Gunicorn(log_path=log_path, env=env, workers=2, options=options)
 
 
 def write_config(path: Path) -> Path:
@@ -207,13 +131,13 @@ def schemathesis_command() -> str:
     return command
 
 
-def run_schemathesis(*, port: int, token: str, persona: str, args: argparse.Namespace, report_dir: Path) -> int:
+def run_schemathesis(*, base_url: str, token: str, persona: str, args: argparse.Namespace, report_dir: Path) -> int:
     """Run every schemathesis check (see write_config) against the live schema with this persona's token."""
     command = [
         schemathesis_command(),
         f"--config-file={report_dir / 'schemathesis.toml'}",
         "run",
-        f"http://127.0.0.1:{port}/api/schema/",
+        f"{base_url}/api/schema/",
         f"--max-examples={args.max_examples}",
         f"--workers={args.workers}",
         "--request-timeout=15",
@@ -237,24 +161,20 @@ def main() -> int:
     os.chdir(ROOT)
     started = time.monotonic()
     report_dir = Path(tempfile.mkdtemp(prefix="ft-fuzz-"))
-    env = server_env()
-    server = None
+    env = server_env(args)
     failures: list[str] = []
+    write_config(report_dir / "schemathesis.toml")
     try:
-        write_config(report_dir / "schemathesis.toml")
-        recreate_database()
-        tokens = seed(env)
-        server = start_server(env, args.port, report_dir / "gunicorn.log")
-        for persona in ("staff", "user"):
-            if run_schemathesis(
-                port=args.port, token=tokens[persona], persona=persona, args=args, report_dir=report_dir
-            ):
-                failures.append(persona)
+        with database.scratch(env["DATABASE_URL"]):
+            tokens = seed(env)
+            with gunicorn(env, report_dir / "gunicorn.log") as server:
+                for persona in ("staff", "user"):
+                    if run_schemathesis(
+                        base_url=server.url, token=tokens[persona], persona=persona, args=args, report_dir=report_dir
+                    ):
+                        failures.append(persona)
     finally:
-        if server is not None:
-            stop_server(server)
-        drop_database()
-        delete_redis_keys()
+        harness.delete_keys(args.redis_url, REDIS_KEY_PREFIX)
     elapsed = time.monotonic() - started
     print(f"\nreports and server log: {report_dir}")
     if failures:

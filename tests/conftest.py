@@ -5,6 +5,8 @@ number and key prefix that pyproject.toml's pytest env sets (REDIS_URL, REDIS_KE
 delete only keys under that prefix.
 """
 
+import contextlib
+
 import pytest
 from django.conf import settings
 from django_redis import get_redis_connection
@@ -12,20 +14,14 @@ from rest_framework.test import APIClient
 
 from accounts.authentication import clear_user_cache
 from fastticket import redis as ft_redis
+from scripts import harness
 from tests.factories import access_token, make_user
 
 
 def _delete_test_keys() -> None:
-    """Delete our keys: the cache's and python-redis-lock's (`lock:<name>`, `lock-signal:<name>`)."""
-    prefix = settings.REDIS_KEY_PREFIX
-    try:
-        redis = get_redis_connection("default")
-        for pattern in (f"{prefix}:*", f"lock:{prefix}:*", f"lock-signal:{prefix}:*"):
-            keys = list(redis.scan_iter(match=pattern, count=1000))
-            if keys:
-                redis.delete(*keys)
-    except ft_redis.REDIS_ERRORS:
-        pass
+    """Delete our keys: the cache's and python-redis-lock's (scripts/harness, SCAN by prefix)."""
+    with contextlib.suppress(ft_redis.REDIS_ERRORS):
+        harness.delete_keys(get_redis_connection("default"), settings.REDIS_KEY_PREFIX)
 
 
 @pytest.fixture(autouse=True)

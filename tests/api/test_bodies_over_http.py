@@ -2,7 +2,6 @@
 
 import pytest
 
-from tests.ops.servers import BODIES_PORT
 from tests.servers import GunicornServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -13,7 +12,7 @@ LOGIN = "/api/v1/auth/login/"
 @pytest.fixture(scope="module")
 def server(django_db_setup, tmp_path_factory):
     log = tmp_path_factory.mktemp("bodies") / "gunicorn.log"
-    with GunicornServer(BODIES_PORT, log_path=log, THROTTLE_AUTH="off") as running:
+    with GunicornServer(log_path=log, THROTTLE_AUTH="off") as running:
         yield running
 
 

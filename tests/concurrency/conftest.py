@@ -1,6 +1,6 @@
 """Fixtures for the races: how many threads the shared PostgreSQL allows, gunicorn, a private Redis.
 
-Ports: the shared gunicorn 8145, the private redis-server 8146, a gunicorn of one test's own 8147.
+Every server gets its port from the operating system (scripts/harness).
 """
 
 from contextlib import ExitStack
@@ -12,9 +12,6 @@ from tests.concurrency.servers import PrivateRedis, race_gunicorn
 from tests.factories import access_token, make_user
 from tests.servers import GunicornServer
 
-GUNICORN_PORT = 8145
-PRIVATE_REDIS_PORT = 8146
-OWN_GUNICORN_PORT = 8147
 MAX_THREADS = 40
 
 
@@ -30,7 +27,7 @@ def racers(django_db_setup, django_db_blocker) -> int:
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup, tmp_path_factory):
     """Serve the app from 4 sync worker processes on the test database."""
-    with race_gunicorn(GUNICORN_PORT, log_path=tmp_path_factory.mktemp("gunicorn") / "gunicorn.log") as server:
+    with race_gunicorn(log_path=tmp_path_factory.mktemp("gunicorn") / "gunicorn.log") as server:
         yield server
 
 
@@ -40,14 +37,14 @@ def start_gunicorn(tmp_path):
     with ExitStack() as servers:
 
         def start(**env: str) -> GunicornServer:
-            return servers.enter_context(race_gunicorn(OWN_GUNICORN_PORT, log_path=tmp_path / "gunicorn.log", **env))
+            return servers.enter_context(race_gunicorn(log_path=tmp_path / "gunicorn.log", **env))
 
         yield start
 
 
 @pytest.fixture
 def private_redis(tmp_path):
-    with PrivateRedis(PRIVATE_REDIS_PORT, log_path=tmp_path / "redis.log") as server:
+    with PrivateRedis(log_path=tmp_path / "redis.log") as server:
         yield server
 
 

@@ -6,6 +6,7 @@ from functools import partial
 
 import psutil
 import pytest
+from django.conf import settings
 
 from reservations.models import Reservation
 from tests.concurrency.harness import (
@@ -28,7 +29,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 SEATS = 40
 CROWD = 200
-POSTGRES_PORT = 5432
+
+
+def _postgres_port() -> int:
+    return int(settings.DATABASES["default"].get("PORT") or 5432)
 
 
 def _workers_connected(server, *, local_port: int | None = None, remote_port: int | None = None) -> set[int]:
@@ -54,7 +58,7 @@ def test_crowd_across_four_gunicorn_workers_gets_exactly_40_seats(gunicorn, race
 
     assert_sold_exactly(ticket, crowd, attempts, seats=SEATS)
     # The sale really ran in several processes, each with its own database session.
-    assert len(_workers_connected(gunicorn, remote_port=POSTGRES_PORT)) >= 2
+    assert len(_workers_connected(gunicorn, remote_port=_postgres_port())) >= 2
     assert "Traceback" not in gunicorn.log()
 
 

@@ -8,8 +8,7 @@ from django.db import connection
 
 from reservations.models import Reservation
 from tests.factories import access_token, make_ticket
-from tests.faults.server import Server, backend_waiting_for_a_lock, closed_port
-from tests.servers import row_lock_held
+from tests.servers import GunicornServer, backend_waiting_for_a_lock, closed_port, row_lock_held
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +22,7 @@ def _assert_unavailable(reply) -> None:
 @pytest.fixture
 def server(tmp_path):
     # A row-lock wait longer than the test needs to find and kill the waiting backend.
-    with Server(log_path=tmp_path / "gunicorn.log", BOOKING_DB_LOCK_TIMEOUT_MS="30000") as server:
+    with GunicornServer(log_path=tmp_path / "gunicorn.log", BOOKING_DB_LOCK_TIMEOUT_MS="30000") as server:
         yield server
 
 
@@ -49,7 +48,7 @@ def test_booking_whose_connection_is_killed_mid_transaction_answers_503_and_writ
 def test_unreachable_database_makes_readyz_and_the_api_answer_503_unavailable(tmp_path, alice):
     token = access_token(alice)
     down = f"postgres://postgres@127.0.0.1:{closed_port()}/fastticket"
-    with Server(log_path=tmp_path / "gunicorn.log", DATABASE_URL=down) as server:
+    with GunicornServer(log_path=tmp_path / "gunicorn.log", DATABASE_URL=down) as server:
         # Each request's timeout bounds how long an answer may take: a few seconds, not a hang.
         ready = server.request("GET", "/readyz", timeout=10)
         tickets = server.request("GET", "/api/v1/tickets/", timeout=10)

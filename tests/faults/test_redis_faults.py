@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from reservations.models import Reservation, ReservationStatus
 from tests.factories import access_token, make_ticket, make_user
-from tests.faults.server import Server, closed_port
+from tests.servers import GunicornServer, closed_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +21,7 @@ def server(tmp_path):
         "THROTTLE_AUTH": LOW_RATE,
         "THROTTLE_BOOKING": LOW_RATE,
     }
-    with Server(log_path=tmp_path / "gunicorn.log", **env) as server:
+    with GunicornServer(log_path=tmp_path / "gunicorn.log", **env) as server:
         yield server
 
 

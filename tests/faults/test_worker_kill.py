@@ -10,13 +10,12 @@ from django.core.management import call_command
 
 from reservations.models import Reservation, ReservationStatus
 from tests.factories import access_token, make_ticket, make_user
-from tests.faults.server import Server, backend_waiting_for_a_lock
-from tests.servers import DISCONNECTED, row_lock_held, wait_until
+from tests.servers import DISCONNECTED, GunicornServer, backend_waiting_for_a_lock, row_lock_held, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _kill_worker(server: Server) -> None:
+def _kill_worker(server: GunicornServer) -> None:
     """SIGKILL one worker, then wait until the master has replaced it."""
     victim = server.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
@@ -24,7 +23,7 @@ def _kill_worker(server: Server) -> None:
     server.wait_until_ready()  # until a new worker stands in its place
 
 
-def _book(server: Server, path: str, token: str) -> int | None:
+def _book(server: GunicornServer, path: str, token: str) -> int | None:
     """Book and return the status, or None when the worker died before answering."""
     try:
         return server.request("POST", path, token=token).status
@@ -32,7 +31,7 @@ def _book(server: Server, path: str, token: str) -> int | None:
         return None
 
 
-def _book_once_the_lock_expires(server: Server, path: str, token: str) -> int:
+def _book_once_the_lock_expires(server: GunicornServer, path: str, token: str) -> int:
     """Book, retrying after each 503 `busy` as Retry-After asks, for at most 30 seconds."""
     deadline = time.monotonic() + 30
     while True:
@@ -46,7 +45,7 @@ def _book_once_the_lock_expires(server: Server, path: str, token: str) -> int:
 def test_worker_killed_while_its_booking_waits_for_the_row_lock_writes_nothing(tmp_path, alice):
     ticket = make_ticket(quantity=5)
     path = f"/api/v1/tickets/{ticket.pk}/reserve/"
-    with Server(log_path=tmp_path / "gunicorn.log", BOOKING_DB_LOCK_TIMEOUT_MS="30000") as server:
+    with GunicornServer(log_path=tmp_path / "gunicorn.log", BOOKING_DB_LOCK_TIMEOUT_MS="30000") as server:
         with row_lock_held(ticket.pk), ThreadPoolExecutor(max_workers=1) as pool:
             booking = pool.submit(_book, server, path, access_token(alice))
             backend_waiting_for_a_lock()
@@ -65,7 +64,10 @@ def test_worker_killed_during_a_rush_of_bookings_keeps_every_guarantee(tmp_path)
     ticket = make_ticket(quantity=6)
     users = [make_user(f"fan{n}") for n in range(16)]
     path = f"/api/v1/tickets/{ticket.pk}/reserve/"
-    with Server(log_path=tmp_path / "gunicorn.log", workers=2) as server, ThreadPoolExecutor(max_workers=8) as pool:
+    with (
+        GunicornServer(log_path=tmp_path / "gunicorn.log", workers=2) as server,
+        ThreadPoolExecutor(max_workers=8) as pool,
+    ):
         bookings = {user: pool.submit(_book, server, path, access_token(user)) for user in users}
         while sum(future.done() for future in bookings.values()) < 3:
             time.sleep(0.01)

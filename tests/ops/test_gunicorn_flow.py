@@ -2,7 +2,6 @@
 
 import pytest
 
-from tests.ops.servers import FLOW_PORT
 from tests.servers import GunicornServer
 
 pytestmark = pytest.mark.slow
@@ -16,7 +15,6 @@ def server(transactional_db, tmp_path):
     # transactional_db: the workers commit for real, and the test database is emptied afterwards
     # (after this fixture has stopped the server, since it was set up first).
     with GunicornServer(
-        FLOW_PORT,
         log_path=tmp_path / "gunicorn.log",
         workers=WORKERS,
         # The flow sends more auth requests than a production rate allows a minute.

@@ -2,8 +2,7 @@
 
 import pytest
 
-from tests.ops.servers import CLOSED_PORTS, DATABASE_DOWN_PORT, HEALTHY_PORT, REDIS_DOWN_PORT
-from tests.servers import GunicornServer, port_is_free
+from tests.servers import GunicornServer, closed_port
 
 # django_db makes pytest-django create the test database the healthy servers point at.
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -13,31 +12,26 @@ PROBE_DEADLINE_SECONDS = 2
 FOREIGN_HOST = {"Host": "10.9.8.7"}
 
 
-def _closed(port: int) -> int:
-    assert port_is_free(port), f"port {port} must be closed for this test"
-    return port
-
-
 @pytest.fixture(scope="module")
 def healthy_server(django_db_setup, tmp_path_factory):
     log = tmp_path_factory.mktemp("healthy") / "gunicorn.log"
-    with GunicornServer(HEALTHY_PORT, log_path=log) as server:
+    with GunicornServer(log_path=log) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def redis_down_server(django_db_setup, tmp_path_factory):
     log = tmp_path_factory.mktemp("redis-down") / "gunicorn.log"
-    redis_url = f"redis://127.0.0.1:{_closed(CLOSED_PORTS[0])}/0"
-    with GunicornServer(REDIS_DOWN_PORT, log_path=log, REDIS_URL=redis_url) as server:
+    redis_url = f"redis://127.0.0.1:{closed_port()}/0"
+    with GunicornServer(log_path=log, REDIS_URL=redis_url) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def database_down_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("database-down") / "gunicorn.log"
-    database_url = f"postgres://postgres@127.0.0.1:{_closed(CLOSED_PORTS[1])}/fastticket"
-    with GunicornServer(DATABASE_DOWN_PORT, log_path=log, DATABASE_URL=database_url) as server:
+    database_url = f"postgres://postgres@127.0.0.1:{closed_port()}/fastticket"
+    with GunicornServer(log_path=log, DATABASE_URL=database_url) as server:
         yield server
 
 

@@ -11,18 +11,18 @@ from fastticket import redis as ft_redis
 from reservations.models import Reservation
 from tests.factories import make_ticket
 from tests.reservations.helpers import cancel, issued, redis, reserve
+from tests.servers import closed_port
 from tickets.sale_state import sale_key
 
 pytestmark = pytest.mark.django_db
 
-# A closed port in this suite's range: connections to it are refused at once.
-DEAD_REDIS = "redis://127.0.0.1:8144/15"
-
 
 def _dead_caches() -> dict:
+    # A port held closed for this run: connections to it are refused at once.
+    dead_redis = f"redis://127.0.0.1:{closed_port()}/15"
     caches = copy.deepcopy(settings.CACHES)
     for alias in ("default", "locks"):
-        caches[alias]["LOCATION"] = DEAD_REDIS
+        caches[alias]["LOCATION"] = dead_redis
     return caches
 
 

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from reservations.models import Reservation, ReservationStatus
 from tests.factories import PASSWORD, access_token, make_ticket
-from tests.faults.server import Server
+from tests.servers import GunicornServer
 
 TICKETS = "/api/v1/tickets/"
 RESERVATIONS = "/api/v1/reservations/"
@@ -122,7 +122,7 @@ def test_a_deactivated_users_tokens_stop_working(api, alice):
 @pytest.mark.django_db(transaction=True)
 def test_a_deactivation_reaches_the_tokens_another_process_has_cached(tmp_path, alice):
     token = access_token(alice)
-    with Server(log_path=tmp_path / "gunicorn.log", AUTH_USER_CACHE_SECONDS="1") as server:
+    with GunicornServer(log_path=tmp_path / "gunicorn.log", AUTH_USER_CACHE_SECONDS="1") as server:
         assert server.request("GET", "/api/v1/auth/me/", token=token).status == 200
 
         User.objects.filter(pk=alice.pk).update(is_active=False)

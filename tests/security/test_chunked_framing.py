@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from accounts.models import User
-from tests.faults.server import Server
+from tests.servers import GunicornServer as Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from tests.factories import access_token, make_ticket
-from tests.faults.server import Server, closed_port
 from tests.ops.servers import needs_no_local_env_file, run_python
+from tests.servers import GunicornServer, closed_port
 
 OUTSIDE = "203.0.113.50"
 
@@ -46,7 +46,7 @@ def test_each_request_gets_its_own_request_id(api, db):
 def server(django_db_setup, tmp_path_factory):
     # Redis down: a booking then logs the outage from inside the request, at WARNING.
     log_path = tmp_path_factory.mktemp("observability") / "gunicorn.log"
-    with Server(log_path=log_path, REDIS_URL=f"redis://127.0.0.1:{closed_port()}/15") as server:
+    with GunicornServer(log_path=log_path, REDIS_URL=f"redis://127.0.0.1:{closed_port()}/15") as server:
         yield server
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from accounts.models import User
-from tests.faults.server import Server
+from tests.servers import GunicornServer
 
 PASSWORD = "amber-falcon-quarry-58"
 WRONG_PASSWORD = "amber-falcon-quarry-59"
@@ -109,7 +109,7 @@ def test_no_secret_leaks_in_process(api, db, all_logs):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_secret_leaks_under_gunicorn(tmp_path):
-    with Server(log_path=tmp_path / "gunicorn.log", DJANGO_LOG_LEVEL="DEBUG") as server:
+    with GunicornServer(log_path=tmp_path / "gunicorn.log", DJANGO_LOG_LEVEL="DEBUG") as server:
 
         def send(step, method, path, body=None, token=None):
             reply = server.request(method, path, json_body=body, token=token)

@@ -1,0 +1,5 @@
+import sys
+
+from scripts.devenv.cli import main
+
+sys.exit(main())
