@@ -1,4 +1,4 @@
-"""Root URLs: the API under /api/v1/, its docs, the admin and the probes (served by middleware)."""
+"""Root URLs: the landing page, the API under /api/v1/, its docs, the admin and the probes (served by middleware)."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from fastticket.metrics import metrics
+from fastticket.views import ApiIndexView, home, redoc_bundle
 
 
 @csrf_exempt
@@ -50,10 +51,13 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("api/v1/", ApiIndexView.as_view(), name="api-root"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),
