@@ -66,8 +66,8 @@ shellcheck --version | sed -n 2p
 step "hadolint Dockerfile"
 hadolint --failure-threshold style Dockerfile
 
-step "shellcheck docker/entrypoint.sh .ci/deploy-check.sh"
-shellcheck docker/entrypoint.sh .ci/deploy-check.sh
+step "shellcheck docker/entrypoint.sh, dev and .ci/*.sh"
+shellcheck docker/entrypoint.sh dev .ci/run .ci/checks.sh .ci/deploy-check.sh
 
 step "actionlint (with shellcheck on every run: block)"
 actionlint -shellcheck "$(command -v shellcheck)" .github/workflows/ci.yml

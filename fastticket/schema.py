@@ -11,7 +11,7 @@ from fastticket.serializers import (
 )
 
 # An operation anyone may call: the bearer token or session is optional (the empty requirement).
-OPTIONAL_AUTH = [{"jwtAuth": []}, {"cookieAuth": []}, {}]
+OPTIONAL_AUTH = [{"jwtAuth": []}, {}]
 
 _ERRORS = {
     400: OpenApiResponse(ValidationErrorSerializer, description='Invalid input: `{"field": ["message"]}`.'),

@@ -70,3 +70,21 @@ class ValidationErrorSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         return instance
+
+
+class ApiOperationSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    path = serializers.CharField(help_text="With `{name}` for a path parameter, as in the OpenAPI document.")
+    summary = serializers.CharField()
+    authentication = serializers.ChoiceField(
+        choices=["none", "optional", "bearer"], help_text="`bearer`: needs `Authorization: Bearer <access token>`."
+    )
+
+
+class ApiIndexSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    description = serializers.CharField()
+    documentation = serializers.DictField(child=serializers.URLField(), help_text="Swagger UI, ReDoc, OpenAPI.")
+    health = serializers.DictField(child=serializers.URLField(), help_text="The liveness and readiness probes.")
+    operations = ApiOperationSerializer(many=True)

@@ -350,6 +350,24 @@ SPECTACULAR_SETTINGS = {
     },
     # The API speaks JSON; the form parsers are there for the browsable API only.
     "PARSER_WHITELIST": ["fastticket.parsers.JSONParser"],
+    # The session cookie is the browsable API's; clients (and Swagger's Authorize) use the bearer token.
+    "AUTHENTICATION_WHITELIST": ["accounts.authentication.CachedJWTAuthentication"],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "jwtAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "The `access` token of `POST /api/v1/auth/login/` (or `POST /api/v1/auth/refresh/`), "
+                    "valid for JWT_ACCESS_MINUTES (15 by default). Paste the token alone: it is sent as "
+                    "`Authorization: Bearer <token>`."
+                ),
+            }
+        }
+    },
+    # No request leaves the machine: Swagger UI's online validator badge is off.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 DJANGO_GUID = {

@@ -1,4 +1,4 @@
-"""Root URLs: the API under /api/v1/, its docs, the admin and the probes (served by middleware)."""
+"""Root URLs: the landing page, the API under /api/v1/, its docs, the admin and the probes (served by middleware)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from fastticket.http import only_methods
 from fastticket.metrics import metrics
 from fastticket.throttling import login_form_throttled
+from fastticket.views import ApiIndexView, home, redoc_bundle
 
 
 @csrf_exempt
@@ -61,6 +62,8 @@ api_v1 = [
 read_only = only_methods("GET", "HEAD")
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("api/v1/", ApiIndexView.as_view(), name="api-root"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", read_only(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", read_only(SpectacularSwaggerView.as_view(url_name="schema")), name="swagger-ui"),
@@ -72,6 +75,7 @@ urlpatterns = [
         login_form_throttled(auth_views.LoginView.as_view(template_name="rest_framework/login.html")),
     ),
     path("admin/login/", login_form_throttled(admin.site.login)),
+    path("api/redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),

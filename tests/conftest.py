@@ -1,4 +1,4 @@
-"""Shared fixtures: API clients, the personas alice, bob and staff, and Redis hygiene.
+"""Shared fixtures: API clients, the personas alice, bob, staff (and a superuser apart), and Redis hygiene.
 
 Tests use the real PostgreSQL (pytest-django's test database) and the real Redis, in the database
 number and key prefix that pyproject.toml's pytest env sets (REDIS_URL, REDIS_KEY_PREFIX). They
@@ -67,7 +67,14 @@ def bob(db):
 
 @pytest.fixture
 def staff(db):
+    """A staff account: the admin and the staff endpoints, never silently a superuser."""
     return make_user("staff", is_staff=True)
+
+
+@pytest.fixture
+def superuser(db):
+    """A superuser of its own, for the tests that need every right."""
+    return make_user("root", is_staff=True, is_superuser=True)
 
 
 def _client_for(user) -> APIClient:

@@ -104,11 +104,11 @@ def demo_staff_ensure(env: dict[str, str]) -> int:
 
 
 def answering_links(base: str) -> list[tuple[str, str]]:
-    """Return the LINKS that answer below 400 (a redirect to the admin's login counts)."""
+    """Return the LINKS that answer a browser below 400 (a redirect to the admin's login counts)."""
     host, port = base.removeprefix("http://").rsplit(":", 1)
     found = []
     for name, path in LINKS:
-        status = http_status(host, int(port), path)
+        status = http_status(host, int(port), path, accept="text/html,*/*;q=0.8")
         if status is not None and status < 400:
             found.append((name, base + path))
     return found

@@ -9,16 +9,17 @@ HOST = "127.0.0.1"
 _held: list[socket.socket] = []
 
 
-def bound_socket(host: str = HOST, port: int = 0) -> socket.socket:
+def bound_socket(host: str = HOST, port: int = 0, *, reuse: bool = True) -> socket.socket:
     """Bind a TCP socket to host:port (0: a port the OS chooses), inheritable, not listening yet.
 
     Handed to gunicorn as `--bind fd://N`, it is the server's listening socket: no other process can
-    take the port between choosing it and serving on it.
+    take the port between choosing it and serving on it. `reuse` (SO_REUSEADDR) binds as a server
+    does, past connections of an earlier server in TIME_WAIT.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        # As a server binds: connections of an earlier server in TIME_WAIT do not block the port.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.set_inheritable(True)
     except BaseException:
@@ -57,6 +58,7 @@ def closed_port(host: str = HOST) -> int:
     The port stays bound by a socket that never listens: a dependency pointed there is down
     (connection refused at once), and no other run's server can start on it meanwhile.
     """
-    sock = bound_socket(host)
+    # Without SO_REUSEADDR: Linux lets two SO_REUSEADDR sockets share a port while neither listens.
+    sock = bound_socket(host, reuse=False)
     _held.append(sock)
     return sock.getsockname()[1]

@@ -89,6 +89,8 @@ class Server:
         raise NotImplementedError
 
     def is_ready(self) -> bool:
+        """Tell whether the server answers. A kind that binds its own port should also check that the
+        answer comes from this process, not from another server that took the port first."""
         return port_answers(self.host, self.port)
 
     # Life cycle ---------------------------------------------------------------------------------
@@ -191,11 +193,11 @@ class Server:
         return processes.log_tail(self.log_path, since=self._log_offset, lines=lines)
 
 
-def http_status(host: str, port: int, path: str, *, timeout: float = 5) -> int | None:
+def http_status(host: str, port: int, path: str, *, timeout: float = 5, accept: str = "application/json") -> int | None:
     """Return the status of GET path, or None when nothing answers."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        connection.request("GET", path, headers={"Accept": "application/json"})
+        connection.request("GET", path, headers={"Accept": accept})
         response = connection.getresponse()
         response.read()
         return response.status
@@ -299,7 +301,8 @@ class RedisServer(Server):
         from redis import RedisError
 
         try:
-            return bool(self.client().ping())
+            # Ours, not another Redis that bound the port first.
+            return int(self.client().info("server")["process_id"]) == self.process.pid
         except RedisError:
             return False
 
@@ -339,7 +342,8 @@ class PostgresServer(Server):
 
         try:
             with connect(self.url()) as connection:
-                connection.execute("SELECT 1")
+                served = connection.execute("SHOW data_directory").fetchone()[0]
         except psycopg.OperationalError:
             return False
-        return True
+        # Ours, not another PostgreSQL that bound the port first.
+        return Path(served).resolve() == self.data_dir.resolve()

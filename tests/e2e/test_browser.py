@@ -6,8 +6,10 @@ answers /static/ before WhiteNoise, so the test uses unhashed static URLs and wo
 collectstatic.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connections
@@ -31,6 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 30_000
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,9 +41,19 @@ pytestmark = [
 ]
 
 
+def _leaves_the_machine(url: str) -> bool:
+    """Tell whether a request goes anywhere but this machine (data: and blob: URLs go nowhere)."""
+    parts = urlsplit(url)
+    return parts.scheme not in ("data", "blob", "about") and parts.hostname not in LOCAL_HOSTS
+
+
 @pytest.fixture
 def page(live_server, monkeypatch):
-    """Yield a Chromium page with a bounded wait for every action."""
+    """Yield a Chromium page with a bounded wait for every action; fail the test on any outside request.
+
+    Outside requests are answered by nobody (aborted), so a test never depends on the network, and
+    each one is reported at the end of the test.
+    """
     # Playwright's sync API keeps an asyncio loop running in this thread; the test's own ORM calls
     # stay synchronous, and the live server answers from its own threads.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -50,19 +63,23 @@ def page(live_server, monkeypatch):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
             expect.set_options(timeout=TIMEOUT_MS)
+            outside: list[str] = []
+
+            def guard(route) -> None:
+                if _leaves_the_machine(route.request.url):
+                    outside.append(route.request.url)
+                    route.abort()
+                else:
+                    route.continue_()
+
+            page.route("**/*", guard)
             yield page
+            assert outside == [], f"requests that leave the machine: {outside}"
         finally:
             browser.close()
             # Inside the loop Django keeps a separate connection per context: close it here, or it
             # stays open and stops the test database from being dropped.
             connections.close_all()
-
-
-@pytest.fixture
-def superuser(staff):
-    staff.is_superuser = True
-    staff.save(update_fields=["is_superuser"])
-    return staff
 
 
 def _open(page, url: str) -> None:
@@ -109,3 +126,38 @@ def test_staff_sells_a_ticket_from_the_admin_and_reads_the_api_docs(page, live_s
     expect(page.locator(".swagger-ui .opblock-summary-path", has_text="/api/v1/tickets/").first).to_be_visible()
     expect(page.locator(".swagger-ui .opblock-tag", has_text="tickets").first).to_be_visible()
     page.screenshot(path=tmp_path / "3-swagger.png", full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_landing_page_links_answer_and_the_docs_make_no_outside_request(page, live_server, tmp_path):
+    _open(page, f"{live_server.url}/")
+    expect(page.locator("h1")).to_have_text("FastTicket")
+    # /readyz is left to tests/ops/test_probes_under_gunicorn.py: its check's own database connection
+    # would outlive the test database.
+    expect(page.get_by_role("link", name="/readyz", exact=True)).to_have_attribute("href", "/readyz")
+    for name in ("API root", "Swagger UI", "ReDoc", "OpenAPI document", "Admin", "/healthz"):
+        href = page.get_by_role("link", name=name, exact=True).get_attribute("href")
+        response = page.request.get(f"{live_server.url}{href}")
+        assert response.status < 400, f"{name} ({href}) answered {response.status}"
+    page.screenshot(path=tmp_path / "1-home.png", full_page=True)
+
+    _open(page, f"{live_server.url}/api/redoc/")
+    expect(page.locator("#redoc-container h1").first).to_contain_text("FastTicket API")
+    # The menu footer's logo (a CDN image in ReDoc's bundle) is inline now.
+    expect(page.locator("img[alt='redocly logo']")).to_have_attribute("src", re.compile(r"^data:"))
+    page.screenshot(path=tmp_path / "2-redoc.png", full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_swagger_authorize_offers_the_bearer_token_and_says_where_it_comes_from(page, live_server, tmp_path):
+    _open(page, f"{live_server.url}/api/docs/")
+    page.locator(".swagger-ui button.authorize").first.click()
+
+    dialog = page.locator(".swagger-ui .dialog-ux .modal-ux")
+    expect(dialog).to_be_visible()
+    schemes = dialog.locator(".auth-container")
+    expect(schemes).to_have_count(1)
+    expect(schemes.first).to_contain_text("jwtAuth")
+    expect(schemes.first).to_contain_text("Bearer")
+    expect(schemes.first).to_contain_text("POST /api/v1/auth/login/")
+    page.screenshot(path=tmp_path / "swagger-authorize.png")
