@@ -17,7 +17,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 
-PASSWORD_VERSION_CLAIM = "pwv"
+# The name of a token claim (the user's password version), not a password.
+PASSWORD_VERSION_CLAIM = "pwv"  # nosec B105
 PASSWORD_CHANGED = _("Token was issued before the user's password changed.")
 
 

@@ -1,11 +1,14 @@
 """The waiting room's line in Redis: places, their order, admissions and their expiry.
 
 Every change is one Lua script (join, ask, leave, use an admission, end a booking), so no
-interleaving of requests across processes can break a rule of API.md's Waiting room section. Each
-script first runs `room_advance`, which admits and expires places up to now; so admission happens
-as requests ask, and reservations.admitter runs it at least every ADMITTER_INTERVAL seconds for
-every queue with waiting places, so that a place is admitted within 2 seconds of its turn even when
-nobody asks.
+interleaving of requests across processes can break a rule of API.md's Waiting room section.
+
+Admission happens as requests ask, with no process of its own to forget in a deployment: each
+script first runs `room_advance`, which admits and expires places in time order up to now, each
+admission at the exact time its turn came (the pace allowed one more, a seat was free, every place
+ahead was admitted). A turn is never dated before the last time anyone looked at the queue, so no
+answer ever showed a place waiting after it had been admitted: to everyone who asks, a place is
+admitted at its turn, and its `admitted_until` counts from then.
 
 Keys of one turn of a ticket's waiting room (tickets.sale_state.room_prefix, generation g):
 - `<R>p` HASH user id -> "status|joined ms|admitted until ms|reservation id"; status w (waiting),
@@ -193,8 +196,7 @@ end
 
 _PRELUDE = LOCK_LUA + SALE_LUA + ROOM_LUA
 
-# KEYS: mirror, the set of tickets with a queue. ARGV: room base, user, random score, held (1/0),
-# queue opens ms before the sale.
+# KEYS: mirror. ARGV: room base, user, random score, held (1/0), queue opens ms before the sale.
 # Keeps: one place per user and ticket; joining twice never moves anyone; the joiners before the
 # opening in random order ahead of the later ones, those in join order.
 _JOIN = ft_redis.Script(
@@ -237,7 +239,6 @@ else
   score = 1 + redis.call("HINCRBY", R .. "s", "seq", 1)
 end
 redis.call("ZADD", R .. "q", score, user)
-redis.call("SADD", KEYS[2], ARGV[6])
 room_put(R, user, {status = "w", joined = now, till = -1, rid = ""})
 room_advance(R, sale, now)
 return {"joined", unpack(room_view(R, sale, user, now))}
@@ -310,25 +311,6 @@ return {"stats", redis.call("ZCARD", R .. "q"), room_count(R, "admitted") + room
 """
 )
 
-# KEYS: mirror, the set of tickets with a queue. ARGV: room base, ticket id. Advances the queue;
-# a ticket whose queue has no waiting or admitted place left (or no waiting room) leaves the set.
-_ADVANCE = ft_redis.Script(
-    _PRELUDE
-    + """
-local sale = sale_read(KEYS[1])
-local R = sale and room_of(sale, ARGV[1])
-if not R then
-  redis.call("SREM", KEYS[2], ARGV[2])
-  return 0
-end
-local admitted = room_advance(R, sale, now_ms())
-if redis.call("ZCARD", R .. "q") + redis.call("ZCARD", R .. "a") == 0 then
-  redis.call("SREM", KEYS[2], ARGV[2])
-end
-return admitted
-"""
-)
-
 
 class MirrorMissing(Exception):
     """The ticket's mirror is not in Redis: rebuild it from the database and ask again."""
@@ -369,15 +351,10 @@ def _client():
     return client
 
 
-def active_key() -> str:
-    """The set of tickets whose queue has had a joiner: the admitter's list of work."""
-    return ft_redis.key("wr", "active")
-
-
-def _run(script: ft_redis.Script, ticket_id: UUID | str, args: list, extra_keys: Sequence[str] = ()) -> object:
+def _run(script: ft_redis.Script, ticket_id: UUID | str, args: list) -> object:
     """Run a waiting-room script; MirrorMissing when the ticket's mirror must be rebuilt first."""
     try:
-        result = script(_client(), keys=[sale_key(ticket_id), *extra_keys], args=[room_base(ticket_id), *args])
+        result = script(_client(), keys=[sale_key(ticket_id)], args=[room_base(ticket_id), *args])
     except ft_redis.REDIS_ERRORS as exc:
         ft_redis.mark_down(exc)
         raise ft_redis.RedisUnavailable() from exc
@@ -399,8 +376,8 @@ class Joined:
 def room_join(*, ticket_id: UUID | str, user_id: UUID | str, holds_reservation: bool) -> Joined:
     """Join the ticket's queue at the back (a place that has not ended is given back as it is)."""
     opens_ms = settings.QUEUE_OPENS_MINUTES * 60_000
-    args = [str(user_id), repr(_random_score()), int(holds_reservation), opens_ms, str(ticket_id)]
-    result = _run(_JOIN, ticket_id, args, extra_keys=[active_key()])
+    args = [str(user_id), repr(_random_score()), int(holds_reservation), opens_ms]
+    result = _run(_JOIN, ticket_id, args)
     outcome = result[0].decode()
     if outcome in ("joined", "held"):
         return Joined(outcome, _place(result[1:]))
@@ -426,19 +403,6 @@ def room_stats(*, ticket_id: UUID | str) -> dict[str, int] | None:
         return None
     waiting, admitted, booked, expired = (int(value) for value in result[1:])
     return {"waiting": waiting, "admitted": admitted, "booked": booked, "expired": expired}
-
-
-def room_advance_all(client) -> int:
-    """Admit and expire places up to now in every queue with waiting or admitted places; the number admitted.
-
-    A ticket whose mirror is missing leaves the set until its next joiner (who rebuilds it).
-    """
-    admitted = 0
-    for raw in client.smembers(active_key()):
-        ticket_id = raw.decode()
-        keys = [sale_key(ticket_id), active_key()]
-        admitted += int(_ADVANCE(client, keys=keys, args=[room_base(ticket_id), ticket_id]))
-    return admitted
 
 
 def _random_score() -> float:
