@@ -1,5 +1,11 @@
 """JWT authentication that trusts a looked-up user for a few seconds per process.
 
+BearerJWTAuthentication, for an endpoint whose own statement reads the caller's account anyway
+(reserve: reservations.batch.booking_read), skips the user SELECT of a user this process has not
+seen and names the caller by its token (TokenBearer); that endpoint then checks the account with
+`account_refusal` in its own round trip.
+
+
 Every API call would otherwise pay a user SELECT. API.md allows a deactivated user's access
 tokens to keep working for up to 60 seconds; AUTH_USER_CACHE_SECONDS (30 by default) stays under
 that. The tokens issued before a password change stop within the same time: their `pwv` claim is
@@ -12,6 +18,7 @@ day most requests come from a user this worker has not seen.
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -24,7 +31,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
 
 from accounts.models import User
-from accounts.tokens import PASSWORD_CHANGED, issued_under_current_password
+from accounts.tokens import PASSWORD_CHANGED, PASSWORD_VERSION_CLAIM
 
 _MAX_ENTRIES = 50_000
 _cache: dict[str, tuple[float, User]] = {}
@@ -44,35 +51,100 @@ def _load_user(user_id: uuid.UUID) -> User | None:
     return None if row is None else User.from_db(DEFAULT_DB_ALIAS, _COLUMNS, row)
 
 
+def account_refusal(*, token: Token, found: bool, is_active: bool, password_version: int) -> Exception | None:
+    """Return why the account a valid access token names may not act (401), or None when it may."""
+    if not found:
+        return AuthenticationFailed(_("User not found"), code="user_not_found")
+    if not is_active:
+        return AuthenticationFailed(_("User is inactive"), code="user_inactive")
+    if token.get(PASSWORD_VERSION_CLAIM, 0) != password_version:
+        return InvalidToken(PASSWORD_CHANGED)
+    return None
+
+
+def _user_id(validated_token: Token) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(validated_token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"], "")))
+    except ValueError as exc:
+        raise InvalidToken(_("Token contained no recognizable user identification")) from exc
+
+
+def _cached(validated_token: Token) -> User | None:
+    entry = _cache.get(str(validated_token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"], "")))
+    if entry is None or entry[0] <= time.monotonic():
+        return None
+    _check(validated_token, entry[1])
+    return entry[1]
+
+
+def _check(validated_token: Token, user: User | None) -> None:
+    refusal = account_refusal(
+        token=validated_token,
+        found=user is not None,
+        is_active=user is not None and user.is_active,
+        password_version=user.password_version if user is not None else -1,
+    )
+    if refusal is not None:
+        raise refusal
+
+
 class CachedJWTAuthentication(JWTAuthentication):
     """simplejwt's JWTAuthentication with a short per-process user cache."""
 
     def get_user(self, validated_token: Token) -> User:
-        claim = str(validated_token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"], ""))
-        now = time.monotonic()
-        entry = _cache.get(claim)
-        if entry is not None and entry[0] > now:
-            return _issued_under_current_password(validated_token, entry[1])
-        try:
-            user_id = uuid.UUID(claim)
-        except ValueError as exc:
-            raise InvalidToken(_("Token contained no recognizable user identification")) from exc
+        cached = _cached(validated_token)
+        if cached is not None:
+            return cached
+        user_id = _user_id(validated_token)
         user = _load_user(user_id)
-        if user is None:
-            raise AuthenticationFailed(_("User not found"), code="user_not_found")
-        if not user.is_active:
-            raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+        _check(validated_token, user)
         with _cache_lock:
             if len(_cache) >= _MAX_ENTRIES:
                 _cache.clear()
-            _cache[claim] = (now + settings.AUTH_USER_CACHE_SECONDS, user)
-        return _issued_under_current_password(validated_token, user)
+            _cache[str(user_id)] = (time.monotonic() + settings.AUTH_USER_CACHE_SECONDS, user)
+        return user
 
 
-def _issued_under_current_password(validated_token: Token, user: User) -> User:
-    if not issued_under_current_password(validated_token, user):
-        raise InvalidToken(PASSWORD_CHANGED)
-    return user
+@dataclass(frozen=True)
+class TokenBearer:
+    """The caller as a valid access token names it, before its account was read.
+
+    Only an endpoint that reads the account in its own statement and refuses it with
+    `account_refusal` (as booking does) may take one; anything else must use the user.
+    """
+
+    pk: uuid.UUID
+    token: Token
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+    is_active: bool = True
+    is_staff: bool = False
+
+
+def caller_refusal(
+    user: User | TokenBearer, *, found: bool, is_active: bool, password_version: int
+) -> Exception | None:
+    """Return why the caller may not act, given its account as the caller's own statement just read it.
+
+    A TokenBearer is checked as its token's user would be; a user (cached, or from a session) must
+    still be active and have the password it was loaded with.
+    """
+    if isinstance(user, TokenBearer):
+        return account_refusal(token=user.token, found=found, is_active=is_active, password_version=password_version)
+    if not found:
+        return AuthenticationFailed(_("User not found"), code="user_not_found")
+    if not is_active:
+        return AuthenticationFailed(_("User is inactive"), code="user_inactive")
+    if password_version != user.password_version:
+        return InvalidToken(PASSWORD_CHANGED)
+    return None
+
+
+class BearerJWTAuthentication(CachedJWTAuthentication):
+    """CachedJWTAuthentication that, for a user this process has not seen, reads no account: a TokenBearer."""
+
+    def get_user(self, validated_token: Token) -> User | TokenBearer:
+        return _cached(validated_token) or TokenBearer(_user_id(validated_token), validated_token)
 
 
 def forget_user(user_id: object) -> None:

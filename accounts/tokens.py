@@ -8,8 +8,6 @@ before there were versions and counts as version 0, the version of a user whose 
 changed since.
 """
 
-from typing import Any
-
 from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -20,11 +18,6 @@ from accounts.models import User
 # The name of a token claim (the user's password version), not a password.
 PASSWORD_VERSION_CLAIM = "pwv"  # nosec B105
 PASSWORD_CHANGED = _("Token was issued before the user's password changed.")
-
-
-def issued_under_current_password(token: Any, user: User) -> bool:
-    """Tell whether the token was issued since the user's last password change."""
-    return token.get(PASSWORD_VERSION_CLAIM, 0) == user.password_version
 
 
 class SessionRefreshToken(RefreshToken):

@@ -35,6 +35,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from accounts.models import User
 from fastticket.db import busy_on_lock_timeout
 from fastticket.errors import (
     AlreadyReserved,
@@ -133,6 +134,19 @@ _INSERT_RESERVATIONS_AND_COUNT = f"""
     )
     UPDATE {_T} SET issued_count = issued_count + (SELECT count(*) FROM booked), sale_version = sale_version + 1
      WHERE id = %s
+"""  # noqa: S608
+_U = _table(User)
+# A booking's first statement, without any lock: the caller's account (as authentication would
+# read it), the ticket row and the caller's confirmed reservation of it. Every refusal but
+# not_admitted is decided from it exactly (a consistent snapshot), before any Redis call.
+_SELECT_ACCOUNT_TICKET_AND_HELD = f"""
+    SELECT u.{_columns(User, "is_active")}, u.{_columns(User, "password_version")}, t.id,
+           {", ".join(f"t.{column}" for column in _columns(Ticket, *_TICKET_COLUMNS).split(", "))},
+           (SELECT r.id FROM {_R} r
+             WHERE r.{_columns(Reservation, "ticket")} = t.id AND r.{_columns(Reservation, "user")} = u.id
+               AND r.status = '{CONFIRMED}' LIMIT 1)
+      FROM {_U} u LEFT JOIN {_T} t ON t.id = %s
+     WHERE u.id = %s
 """  # noqa: S608
 _SETTLE_LOCK = f"SELECT set_config('lock_timeout', %s, true); SELECT 1 FROM {_T} WHERE id = %s FOR UPDATE OF {_T}"  # noqa: S608
 # The booking's reservation if it was booked, else its withdrawal, in one statement.
@@ -415,6 +429,27 @@ def _after_commit(entry: Entry, result: tuple, ticket_id: str) -> Outcome:
     except IdempotencyKeyReused as error:
         return Outcome(answer_refused(error))
     return Outcome(answer_refused(Busy(retry_after=1)), code="busy")
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a booking's first statement found."""
+
+    account: tuple[bool, bool, int]  # found, is_active, password_version
+    ticket: Ticket | None
+    held: str | None  # the caller's confirmed reservation of the ticket
+
+
+def booking_read(*, ticket_id: str, user_id: str) -> Read:
+    """Read the caller's account, the ticket and the caller's seat of it, without any lock (one statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_ACCOUNT_TICKET_AND_HELD, [ticket_id, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return Read((False, False, -1), None, None)
+    is_active, password_version, found_ticket, *columns, held = row
+    ticket = None if found_ticket is None else _ticket(ticket_id, columns)
+    return Read((True, is_active, password_version), ticket, None if held is None else str(held))
 
 
 def booking_one(*, ticket_id: str, entry: Entry) -> Outcome:

@@ -48,33 +48,24 @@ end
 _PRELUDE = LOCK_LUA + SALE_LUA + ROOM_LUA + LINE_LUA
 
 # ARGV: rid, payload (Entry.payload), holder id, lock ms, batch max, batch id, answers prefix,
-# room base, user, admission hold ms, refusals prefix.
+# room base, user, admission hold ms, refusals prefix, the ticket row the booking read (9 values,
+# tickets.sale_state).
 # Keeps: a booking of a waiting-room ticket enters the line only with the caller's unexpired
 # admission, which it holds from then on; arrivals are numbered in the order they enter; the lock
 # is taken only when free and no cancel or staff edit waits for it.
 _ENTER = ft_redis.Script(
     _PRELUDE
     + """
+sale_write(KEYS[8], ARGV, 12)
 local sale = sale_read(KEYS[8])
-if not sale then
-  return {"rebuild"}
-end
 local now = now_ms()
-local second = math.floor(now / 1000)
-if (sale.s ~= -1 and now < sale.s) or now >= sale.e then
-  return {"check", "window", second}
-end
-if sale.i >= sale.q then
-  refusal_count(ARGV[11], second, "sold_out", 1)
-  return {"check", "sold_out", second}
-end
 local room = "0"
 local R = room_of(sale, ARGV[8])
 if R then
   room_advance(R, sale, now)
   if not room_use_admission(R, ARGV[9], ARGV[1], now, tonumber(ARGV[10])) then
-    refusal_count(ARGV[11], second, "not_admitted", 1)
-    return {"check", "not_admitted", second, unpack(room_view(R, sale, ARGV[9], now))}
+    refusal_count(ARGV[11], math.floor(now / 1000), "not_admitted", 1)
+    return {"not_admitted", unpack(room_view(R, sale, ARGV[9], now))}
   end
   room = tostring(sale.g)
 end
@@ -195,15 +186,6 @@ return 0
 """
 )
 
-# ARGV: refusals prefix, second, code, by.
-_RECOUNT = ft_redis.Script(
-    _PRELUDE
-    + """
-refusal_count(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
-return 0
-"""
-)
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -234,13 +216,11 @@ class Batch:
 
 @dataclass(frozen=True)
 class Entered:
-    """What entering the line gave: `lead` (with a batch), `wait`, `check` (a refusal is likely:
-    `reason`, and for not_admitted the caller's place) or `rebuild` (the mirror is missing)."""
+    """What entering the line gave: `lead` (with a batch), `wait`, or `not_admitted` (with the
+    caller's place in the ticket's waiting room, None when they hold none)."""
 
     kind: str
     batch: Batch | None = None
-    reason: str = ""
-    second: int = 0
     place: PlaceState | None = None
 
 
@@ -264,7 +244,9 @@ class Line:
     def answer_key(self, rid: str) -> str:
         return self.answers + rid
 
-    def enter(self, entry: Entry, *, lock_ms: int, batch_max: int, batch_id: str, hold_ms: int) -> Entered:
+    def enter(
+        self, entry: Entry, *, sale_row: list[int], lock_ms: int, batch_max: int, batch_id: str, hold_ms: int
+    ) -> Entered:
         args = [
             entry.rid,
             entry.payload(),
@@ -277,16 +259,15 @@ class Line:
             entry.user_id,
             hold_ms,
             self.refusals,
+            *sale_row,
         ]
         raw = _ENTER(self.client, keys=self.keys, args=args)
         kind = raw[0].decode()
         if kind == "lead":
             return Entered(kind, batch=_batch(raw[1:]))
-        if kind == "check":
-            place = None
-            if len(raw) > 3 and raw[3] == b"place":
-                place = PlaceState(raw[4].decode(), *(int(value) for value in raw[5:]))
-            return Entered(kind, reason=raw[1].decode(), second=int(raw[2]), place=place)
+        if kind == "not_admitted":
+            place = None if raw[1] == b"none" else PlaceState(raw[2].decode(), *(int(value) for value in raw[3:]))
+            return Entered(kind, place=place)
         return Entered(kind)
 
     def try_lead(self, rid: str, *, lock_ms: int, batch_max: int, batch_id: str) -> Batch | bool | None:
@@ -346,7 +327,3 @@ class Line:
         if entry.room:
             args = [self.room_base, entry.room, entry.user_id, entry.rid, int(booked)]
             _ADMISSION_DONE(self.client, keys=[self.mirror], args=args)
-
-    def recount(self, second: int, code: str, by: int) -> None:
-        """Correct a refusal count a script made from a hint the database did not confirm."""
-        _RECOUNT(self.client, keys=self.keys, args=[self.refusals, second, code, by])

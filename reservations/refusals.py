@@ -7,13 +7,19 @@ Layout (kept simple so that a Lua script can write it as well as Python):
     write  HINCRBY key <code> 1, then EXPIRE key 360
     TTL    360 seconds: the sales API shows the last 300, the rest is slack for clocks
 
-The second is the writer's wall clock (`int(time.time())`; a Lua script may use Redis' TIME).
-Counting costs the refusal path no round trip of its own: `refusal_count` only queues the two
-commands on a pipeline the caller already sends. The counts are for dashboards: a refusal that is
-not counted while Redis is unreachable is lost, and the sales API says so with `refused: null`.
+The booking line's scripts count the refusals they decide (not_admitted, busy, and the sold_out
+and busy answers of a batch) in the same script, with Redis' clock. A refusal the database
+decided before any Redis call (a sold-out ticket read in `reserve`'s first statement) is noted in
+this process (`refusal_note`, no round trip) and written, with the second it happened in, by a
+flusher thread of the process within FLUSH_SECONDS: so counting costs no refusal a round trip of
+its own. The counts are for dashboards: those of a process killed before its flush, or written
+while Redis is unreachable, are lost, and the sales API says `refused: null` while it is.
 """
 
+import os
+import threading
 import time
+from collections import Counter
 from uuid import UUID
 
 from redis.client import Pipeline
@@ -34,6 +40,13 @@ def refusal_key(ticket_id: UUID | str, second: int) -> str:
     return f"{refusal_prefix(ticket_id)}{int(second)}"
 
 
+FLUSH_SECONDS = 0.5
+
+_noted: Counter[tuple[str, int, str]] = Counter()
+_noted_lock = threading.Lock()
+_flusher_pid: int | None = None
+
+
 def refusal_count(pipeline: Pipeline, *, ticket_id: UUID | str, code: str, second: int | None = None) -> None:
     """Queue the HINCRBY and EXPIRE of one refusal on `pipeline`; the caller executes it."""
     if code not in REFUSAL_CODES:
@@ -41,6 +54,50 @@ def refusal_count(pipeline: Pipeline, *, ticket_id: UUID | str, code: str, secon
     key = refusal_key(ticket_id, int(time.time()) if second is None else second)
     pipeline.hincrby(key, code, 1)
     pipeline.expire(key, REFUSAL_TTL_SECONDS)
+
+
+def refusal_note(*, ticket_id: UUID | str, code: str) -> None:
+    """Count one refusal of this second in this process; the flusher writes it to Redis soon."""
+    if code not in REFUSAL_CODES:
+        raise ValueError(f"not a counted refusal code: {code!r}")
+    with _noted_lock:
+        _noted[(str(ticket_id), int(time.time()), code)] += 1
+    if _flusher_pid != os.getpid():
+        _start_flusher()
+
+
+def refusals_flush() -> None:
+    """Write the refusals noted in this process to Redis (dropped if Redis is unreachable)."""
+    with _noted_lock:
+        noted = dict(_noted)
+        _noted.clear()
+    if not noted:
+        return
+
+    def write(redis) -> None:
+        pipeline = redis.pipeline(transaction=False)
+        for (ticket_id, second, code), by in noted.items():
+            key = refusal_key(ticket_id, second)
+            pipeline.hincrby(key, code, by)
+            pipeline.expire(key, REFUSAL_TTL_SECONDS)
+        pipeline.execute()
+
+    ft_redis.call(write, None)
+
+
+def _start_flusher() -> None:
+    global _flusher_pid
+    with _noted_lock:
+        if _flusher_pid == os.getpid():
+            return
+        _flusher_pid = os.getpid()
+    threading.Thread(target=_flush_forever, name="refusals-flusher", daemon=True).start()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_SECONDS)
+        refusals_flush()
 
 
 def refusals_per_second(*, ticket_id: UUID | str, since: int, until: int) -> dict[int, dict[str, int]] | None:

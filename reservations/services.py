@@ -38,6 +38,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.authentication import TokenBearer, caller_refusal
 from accounts.models import User
 from fastticket import redis as ft_redis
 from fastticket.db import busy_on_lock_timeout
@@ -62,26 +63,25 @@ from reservations.batch import (
     answer_refused,
     booking_batch_book,
     booking_one,
+    booking_read,
     booking_settle,
     window_error,
 )
 from reservations.idempotency import idempotency_remember_refusal, idempotency_replay
 from reservations.line import Batch, Entry, Line
 from reservations.models import Reservation, ReservationStatus
+from reservations.refusals import refusal_note
 from reservations.room import MirrorMissing, Place, place_of, room_join, room_leave
 from reservations.serializers import place_representation
 from tickets.locks import TicketLock, lock_expire_ms, ticket_lock
 from tickets.models import Ticket
-from tickets.sale_state import sale_key, sale_state_rebuild, sale_state_write
+from tickets.sale_state import sale_key, sale_state_args, sale_state_rebuild, sale_state_write
 
 logger = logging.getLogger(__name__)
 
 # After its deadline, a booking a holder has taken waits this much longer for the holder's answer
 # before it settles under the row lock.
 SETTLE_GRACE = 0.3
-# How often a booking may go back to the line after a hint the database did not confirm (a stale
-# mirror): after that it is booked alone.
-REENTRIES = 2
 
 
 def reservation_create(*, user: User, ticket_id: UUID | str, idempotency_key: str | None = None) -> Reservation:
@@ -118,9 +118,21 @@ def _reservation(data: dict) -> Reservation:
     )
 
 
-def _reserve(*, user: User, ticket_id: str, key: str | None) -> dict:
+def _reserve(*, user: User | TokenBearer, ticket_id: str, key: str | None) -> dict:
     if key:
         idempotency_replay(user_id=user.pk, key=key, ticket_id=ticket_id)
+    # One statement, no lock: the caller's account, the ticket and the caller's seat. Every
+    # refusal but not_admitted is decided here, from the database, before any Redis call.
+    read = booking_read(ticket_id=ticket_id, user_id=str(user.pk))
+    found, is_active, password_version = read.account
+    refusal = caller_refusal(user, found=found, is_active=is_active, password_version=password_version)
+    if refusal is not None:
+        raise refusal
+    error = _first_refusal(read.ticket, read.held)
+    if error is not None:
+        if error.code == "sold_out":
+            refusal_note(ticket_id=ticket_id, code=error.code)
+        idempotency_remember_refusal(user=user, key=key, ticket_id=ticket_id, error=error)
     deadline = time.monotonic() + max(settings.BOOKING_LOCK_WAIT, 0)
     entry = Entry(
         rid=str(uuid.uuid4()),
@@ -130,11 +142,11 @@ def _reserve(*, user: User, ticket_id: str, key: str | None) -> dict:
     )
     client = ft_redis.client("locks")
     if client is None:
-        return _alone(user=user, ticket_id=ticket_id, entry=entry)
+        return _alone(ticket_id=ticket_id, entry=entry)
     lock = TicketLock(client, ticket_id)
     line = Line(client, keys=lock.keys, mirror=sale_key(ticket_id), ticket_id=ticket_id, holder_id=lock.id)
     try:
-        return answer_raise(_through_line(line, user=user, entry=entry, deadline=deadline))
+        return answer_raise(_through_line(line, user=user, entry=entry, ticket=read.ticket, deadline=deadline))
     except ft_redis.REDIS_ERRORS as exc:
         ft_redis.mark_down(exc)
         # The line may still hold this booking: withdraw it for good, then book alone.
@@ -142,10 +154,10 @@ def _reserve(*, user: User, ticket_id: str, key: str | None) -> dict:
         if settled.booked or time.monotonic() >= deadline:
             return answer_raise(settled.answer)
         fresh = Entry(str(uuid.uuid4()), entry.user_id, key, entry.deadline_ms)
-        return _alone(user=user, ticket_id=ticket_id, entry=fresh)
+        return _alone(ticket_id=ticket_id, entry=fresh)
 
 
-def _alone(*, user: User, ticket_id: str, entry: Entry) -> dict:
+def _alone(*, ticket_id: str, entry: Entry) -> dict:
     """Book without Redis: under the row lock alone, one by one."""
     return answer_raise(booking_one(ticket_id=ticket_id, entry=entry).answer)
 
@@ -154,45 +166,23 @@ def _knobs() -> dict:
     return {"lock_ms": lock_expire_ms(), "batch_max": settings.BOOKING_BATCH_MAX, "batch_id": uuid.uuid4().hex}
 
 
-def _through_line(line: Line, *, user: User, entry: Entry, deadline: float) -> bytes:
+def _through_line(line: Line, *, user: User | TokenBearer, entry: Entry, ticket: Ticket, deadline: float) -> bytes:
     """Enter the ticket's line and come back with this booking's answer."""
     hold_ms = int((settings.BOOKING_LOCK_WAIT + SETTLE_GRACE) * 1000 + 2000)
-    for _ in range(REENTRIES + 1):
-        started = time.monotonic()
-        entered = line.enter(entry, hold_ms=hold_ms, **_knobs())
-        if entered.kind == "lead":
-            metrics.LINE_WAIT.observe(0)
-            return _lead(line, entered.batch, entry, deadline, taken_at=started)
-        if entered.kind == "wait":
-            answer = _wait(line, entry, deadline)
-            metrics.LINE_WAIT.observe(time.monotonic() - started)
-            return answer
-        # The mirror is missing, or hints at a refusal: the database says which, if any.
-        ticket, held = _read(ticket_id=line.ticket_id, user=user)
-        if ticket is not None:
-            sale_state_write(ticket=ticket)
-        error = _first_refusal(ticket, held)
-        if entered.kind == "check":
-            error = _recount(line, entered, error)
-        if error is not None:
-            idempotency_remember_refusal(user=user, key=entry.key, ticket_id=line.ticket_id, error=error)
-    # The mirror kept disagreeing with the database (it is being rewritten): book alone.
-    return booking_one(ticket_id=line.ticket_id, entry=entry).answer
-
-
-def _recount(line: Line, entered, error: DomainError | None) -> DomainError | None:
-    """Turn a "check" hint into the refusal the database confirms, correcting the script's count."""
-    if entered.reason == "not_admitted" and error is None:
-        place = None if entered.place is None else place_of(ticket_id=line.ticket_id, state=entered.place)
-        return NotAdmitted(extra={"queue": None if place is None else place_representation(place)})
-    counted = {"sold_out": "sold_out", "not_admitted": "not_admitted"}.get(entered.reason)
-    final = error.code if error is not None else None
-    if counted != final and (counted or final == "sold_out"):
-        if counted:
-            line.recount(entered.second, counted, -1)
-        if final == "sold_out":
-            line.recount(entered.second, "sold_out", 1)
-    return error
+    started = time.monotonic()
+    entered = line.enter(entry, sale_row=sale_state_args(ticket), hold_ms=hold_ms, **_knobs())
+    if entered.kind == "lead":
+        metrics.LINE_WAIT.observe(0)
+        return _lead(line, entered.batch, entry, deadline, taken_at=started)
+    if entered.kind == "wait":
+        answer = _wait(line, entry, deadline)
+        metrics.LINE_WAIT.observe(time.monotonic() - started)
+        return answer
+    # The ticket has a waiting room and the caller holds no unexpired admission.
+    place = None if entered.place is None else place_representation(place_of(ticket_id=ticket.pk, state=entered.place))
+    refused = NotAdmitted(extra={"queue": place})
+    idempotency_remember_refusal(user=user, key=entry.key, ticket_id=line.ticket_id, error=refused)
+    raise refused
 
 
 def _lead(line: Line, batch: Batch, entry: Entry, deadline: float, *, taken_at: float) -> bytes:
@@ -274,20 +264,7 @@ def _wait(line: Line, entry: Entry, deadline: float) -> bytes:
     return settled.answer
 
 
-def _read(*, ticket_id: str, user: User) -> tuple[Ticket | None, UUID | None]:
-    """Read the ticket and the user's confirmed reservation of it, without any lock."""
-    ticket = Ticket.objects.filter(pk=ticket_id).first()
-    if ticket is None:
-        return None, None
-    held = (
-        Reservation.objects.filter(ticket_id=ticket_id, user=user, status=ReservationStatus.CONFIRMED)
-        .values_list("id", flat=True)
-        .first()
-    )
-    return ticket, held
-
-
-def _first_refusal(ticket: Ticket | None, held: UUID | None) -> DomainError | None:
+def _first_refusal(ticket: Ticket | None, held: str | None) -> DomainError | None:
     """Return the first refusal of API.md's order that applies now (not_admitted aside), if any."""
     if ticket is None:
         return TicketNotFound()
