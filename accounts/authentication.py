@@ -35,6 +35,8 @@ from accounts.tokens import PASSWORD_CHANGED, PASSWORD_VERSION_CLAIM
 
 _MAX_ENTRIES = 50_000
 _cache: dict[str, tuple[float, User]] = {}
+# Verified access tokens by their raw bytes -> (expiry, epoch seconds; the token).
+_tokens: dict[bytes, tuple[float, Token]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -89,7 +91,22 @@ def _check(validated_token: Token, user: User | None) -> None:
 
 
 class CachedJWTAuthentication(JWTAuthentication):
-    """simplejwt's JWTAuthentication with a short per-process user cache."""
+    """simplejwt's JWTAuthentication with short per-process caches of verified tokens and of users.
+
+    A client that polls (the waiting room) sends the same access token again and again: its
+    signature and claims are verified once, and the verified token is kept until it expires.
+    """
+
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        entry = _tokens.get(raw_token)
+        if entry is not None and entry[0] > time.time():
+            return entry[1]
+        validated = super().get_validated_token(raw_token)
+        with _cache_lock:
+            if len(_tokens) >= _MAX_ENTRIES:
+                _tokens.clear()
+            _tokens[raw_token] = (float(validated["exp"]), validated)
+        return validated
 
     def get_user(self, validated_token: Token) -> User:
         cached = _cached(validated_token)
@@ -154,6 +171,7 @@ def forget_user(user_id: object) -> None:
 
 def clear_user_cache() -> None:
     _cache.clear()
+    _tokens.clear()
 
 
 @receiver(post_save, sender=User)

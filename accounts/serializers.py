@@ -8,12 +8,29 @@ from accounts.services import refresh_token_locked
 from accounts.tokens import SessionRefreshToken
 from fastticket.serializers import StrictSerializer
 
+_DATETIME = serializers.DateTimeField()
+
 
 class UserSerializer(serializers.ModelSerializer):
+    """A user; its fields describe it (schema, browsable API), to_representation renders it.
+
+    A ModelSerializer builds its fields from the model for every instance, which cost more than
+    the rest of an `auth/me` answer (tests/accounts/test_me.py keeps the two equal).
+    """
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "is_staff", "created_at"]
         read_only_fields = fields
+
+    def to_representation(self, instance: User) -> dict:
+        return {
+            "id": str(instance.pk),
+            "username": instance.username,
+            "email": instance.email,
+            "is_staff": instance.is_staff,
+            "created_at": _DATETIME.to_representation(instance.created_at),
+        }
 
 
 class UsernameField(serializers.CharField):

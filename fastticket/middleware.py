@@ -6,6 +6,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 
+import django_prometheus.middleware
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -109,3 +110,28 @@ class AdminTimeZoneMiddleware:
             return self.get_response(request)
         with timezone.override(self.zone):
             return self.get_response(request)
+
+
+class PrometheusAfterMiddleware(django_prometheus.middleware.PrometheusAfterMiddleware):
+    """django-prometheus's after-middleware, keeping each labelled child it has made.
+
+    Its `labels()` takes the metric's lock and checks the label names on every request, several
+    times a request; the children never change, so look each one up once.
+    """
+
+    _MAX_CHILDREN = 10_000
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._children: dict[tuple, object] = {}
+
+    def label_metric(self, metric, request, response=None, **labels):
+        if not labels:
+            return metric
+        key = (id(metric), *sorted(labels.items()))
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) >= self._MAX_CHILDREN:
+                self._children.clear()
+            child = self._children[key] = metric.labels(**labels)
+        return child

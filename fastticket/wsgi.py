@@ -1,9 +1,12 @@
-"""WSGI entry point: `fastticket.wsgi:application`."""
+"""WSGI entry point: `fastticket.wsgi:application` (Django's handler, with the bearer-token API lane)."""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fastticket.settings")
+django.setup(set_prefix=False)
 
-application = get_wsgi_application()
+from fastticket.handlers import FastTicketWSGIHandler  # noqa: E402 (needs the apps loaded)
+
+application = FastTicketWSGIHandler()

@@ -104,3 +104,16 @@ def test_deactivation_saved_elsewhere_reaches_access_tokens_once_the_user_cache_
     time.sleep(1.2)
 
     assert_401(alice_api.get(ME))
+
+
+def test_the_user_answer_is_what_the_model_serializer_s_fields_render(alice):
+    """UserSerializer renders by hand for speed; its declared fields stay the source of truth."""
+    from rest_framework import serializers
+
+    from accounts.serializers import UserSerializer
+
+    fields = UserSerializer().fields
+    by_fields = serializers.ModelSerializer.to_representation(UserSerializer(), alice)
+
+    assert set(fields) == set(by_fields)
+    assert UserSerializer(alice).data == by_fields

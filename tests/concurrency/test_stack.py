@@ -4,6 +4,7 @@ Every booking here goes through PgBouncer in transaction mode (DATABASE_POOLER=t
 these are also the booking race and the lock-timeout test behind a transaction pooler.
 """
 
+import http.client
 import threading
 import time
 import uuid
@@ -67,7 +68,8 @@ def _book_until_answered(stack, token: str, ticket_id, *, deadline: float) -> At
             answer, headers, _ = call(
                 stack.url, "POST", reserve_path(ticket_id), token=token, headers={"Idempotency-Key": key}, timeout=60
             )
-        except (ConnectionError, OSError) as exc:
+        except (ConnectionError, OSError, http.client.HTTPException) as exc:
+            # Dropped, or cut short mid-answer (the process died after nginx passed on its headers).
             answer = Answer(0, repr(exc))
         else:
             if headers.get("Idempotent-Replayed") == "true":

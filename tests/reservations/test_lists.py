@@ -127,3 +127,22 @@ def test_staff_list_of_an_unknown_ticket_answers_404(staff_api):
 
     assert response.status_code == 404
     assert set(response.json()) == {"detail"}
+
+
+def test_a_reservation_answer_is_what_the_serializer_s_fields_render(alice):
+    """Reservations render by hand for speed (every booking answer); the declared fields stay the truth."""
+    from rest_framework import serializers
+
+    from reservations.models import Reservation
+    from reservations.serializers import ReservationSerializer, TicketReservationSerializer
+    from reservations.services import reservation_create
+
+    booked = reservation_create(user=alice, ticket_id=make_ticket().pk)
+    stored = Reservation.objects.select_related("ticket", "user").get(pk=booked.pk)
+
+    for serializer, instance in (
+        (ReservationSerializer, booked),
+        (ReservationSerializer, stored),
+        (TicketReservationSerializer, stored),
+    ):
+        assert serializer(instance).data == serializers.Serializer.to_representation(serializer(), instance)
