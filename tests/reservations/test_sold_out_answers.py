@@ -1,7 +1,8 @@
-"""Refusals answered from the ticket's mirror in Redis, always confirmed by the database.
+"""Refusals decided by a booking's first statement, and the ticket's mirror in Redis.
 
-A sold-out ticket answers 409 `sold_out` without a transaction or any lock; a seat that comes back
-(a cancel, more seats) is bookable as soon as its change commits, whatever the mirror says.
+A sold-out ticket answers 409 `sold_out` without a transaction or any lock, from the database
+itself, so a seat that comes back (a cancel, more seats) is bookable as soon as its change
+commits, whatever the mirror in Redis says (its write may be late or lost while Redis is slow).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -88,7 +89,7 @@ def test_a_cancelled_seat_is_bookable_as_soon_as_the_cancel_commits(
 
 
 def test_a_free_seat_is_booked_even_while_the_mirror_wrongly_says_sold_out(alice_api, bob_api):
-    """The mirror only hints: its write after a cancel may be lost (Redis slow), the seat is not."""
+    """A cancel's mirror write may be lost (Redis slow); the seat it freed is bookable at once."""
     ticket, reservation_id = _sold_out(alice_api)
     # The cancel commits, but its mirror write never lands.
     assert cancel(alice_api, reservation_id).status_code == 200
