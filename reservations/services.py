@@ -152,6 +152,8 @@ def _reserve(*, user: User | TokenBearer, ticket_id: str, key: str | None) -> di
         # The line may still hold this booking: withdraw it for good, then book alone.
         settled = booking_settle(ticket_id=ticket_id, entry=entry)
         if settled.booked or time.monotonic() >= deadline:
+            if not settled.booked:
+                refusal_note(ticket_id=ticket_id, code="busy")
             return answer_raise(settled.answer)
         fresh = Entry(str(uuid.uuid4()), entry.user_id, key, entry.deadline_ms)
         return _alone(ticket_id=ticket_id, entry=fresh)
@@ -260,7 +262,13 @@ def _wait(line: Line, entry: Entry, deadline: float) -> bytes:
         if answer:
             return answer
     settled = booking_settle(ticket_id=line.ticket_id, entry=entry)
-    line.admission_done(entry, booked=settled.booked)
+    if not settled.booked:
+        refusal_note(ticket_id=line.ticket_id, code="busy")
+    try:
+        line.admission_done(entry, booked=settled.booked)
+    except ft_redis.REDIS_ERRORS as exc:
+        # The admission ends by itself when its hold runs out (reservations.room).
+        ft_redis.mark_down(exc)
     return settled.answer
 
 
