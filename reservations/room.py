@@ -16,7 +16,7 @@ Keys of one turn of a ticket's waiting room (tickets.sale_state.room_prefix, gen
 - `<R>q` ZSET of the waiting users -> order: joiners before the opening get a random score in
   [0, 1), later ones 1 + their join number, so the first are shuffled ahead of the rest.
 - `<R>a` ZSET of admitted users -> when the admission ends (for p: when its booking gives up).
-- `<R>s` HASH: tat (the earliest time of the next admission), last (when it last advanced),
+- `<R>s` HASH: admitted_at (the time of the latest admission), last (when it last advanced),
   seq (join counter), admitted, pending, booked, expired (counts of places in those states).
 The seats come from the ticket's mirror (tickets.sale_state): never more admissions held (a + p)
 than `quantity - issued_count`.
@@ -80,51 +80,61 @@ end
 
 -- Admit and expire places, in time order, up to `now`.
 -- Keeps: places are admitted in their order; from the opening, at most 1 + t * rate places in any
--- t seconds (each admission is at least 60000 / admit_per_minute ms after the one before, and
--- never before the last time anyone looked, so no one saw a place waiting after it was admitted);
+-- t seconds (each admission at least 60000 / admit_per_minute ms after the one before, at the
+-- rate set now, so a new rate applies from then on), never before the last time anyone looked
+-- (no answer ever showed a place waiting after it was admitted), never while the sale is not open;
 -- never more admissions held than seats remain.
 local function room_advance(R, sale, now)
   local state = R .. "s"
   local last = tonumber(redis.call("HGET", state, "last") or now)
-  local t = math.max(tonumber(redis.call("HGET", state, "tat") or "0"), last)
-  if sale.s ~= -1 then
-    t = math.max(t, sale.s)
-  end
-  local open = (sale.s == -1 or now >= sale.s) and now < sale.e
+  local previous = tonumber(redis.call("HGET", state, "admitted_at") or "-1")
   local interval = 60000 / sale.apm
-  local seats = sale.q - sale.i
   local admitted = 0
-  while open and admitted < $ADMIT_PER_CALL do
-    local head = redis.call("ZRANGE", R .. "q", 0, 0)[1]
-    if not head then
-      break
+  if (sale.s == -1 or now >= sale.s) and now < sale.e then
+    local t = last
+    if previous >= 0 then
+      t = math.max(t, previous + interval)
     end
-    t = math.max(t, room_get(R, head).joined)
-    if t > now then
-      break
+    if sale.s ~= -1 then
+      t = math.max(t, sale.s)
     end
-    room_expire(R, t)
-    if room_count(R, "admitted") + room_count(R, "pending") >= seats then
-      -- No seat at t: the next chance is when the next admission ends, if that is by now.
-      local next_end = redis.call("ZRANGE", R .. "a", 0, 0, "WITHSCORES")[2]
-      if not next_end or tonumber(next_end) > now then
+    local seats = sale.q - sale.i
+    while admitted < $ADMIT_PER_CALL do
+      local head = redis.call("ZRANGE", R .. "q", 0, 0)[1]
+      if not head then
         break
       end
-      t = math.max(t, tonumber(next_end))
-    else
-      local place = room_get(R, head)
-      redis.call("ZREM", R .. "q", head)
-      place.status = "a"
-      place.till = math.floor(t + sale.as * 1000)
-      room_put(R, head, place)
-      redis.call("ZADD", R .. "a", place.till, head)
-      room_bump(R, "admitted", 1)
-      admitted = admitted + 1
-      t = t + interval
+      t = math.max(t, room_get(R, head).joined)
+      if t > now then
+        break
+      end
+      room_expire(R, t)
+      if room_count(R, "admitted") + room_count(R, "pending") >= seats then
+        -- No seat at t: the next chance is when the next admission ends, if that is by now.
+        local next_end = redis.call("ZRANGE", R .. "a", 0, 0, "WITHSCORES")[2]
+        if not next_end or tonumber(next_end) > now then
+          break
+        end
+        t = math.max(t, tonumber(next_end))
+      else
+        local place = room_get(R, head)
+        redis.call("ZREM", R .. "q", head)
+        place.status = "a"
+        place.till = math.floor(t + sale.as * 1000)
+        room_put(R, head, place)
+        redis.call("ZADD", R .. "a", place.till, head)
+        room_bump(R, "admitted", 1)
+        admitted = admitted + 1
+        previous = t
+        t = t + interval
+      end
+    end
+    if admitted > 0 then
+      redis.call("HSET", state, "admitted_at", previous)
     end
   end
   room_expire(R, now)
-  redis.call("HSET", state, "tat", t, "last", now)
+  redis.call("HSET", state, "last", now)
   return admitted
 end
 

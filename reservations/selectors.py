@@ -10,6 +10,7 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from accounts.models import User
+from fastticket.errors import Unavailable
 from reservations.models import Reservation, ReservationStatus
 from reservations.refusals import REFUSAL_CODES, refusals_per_second
 from reservations.room import Place, place_of, room_ask, room_stats
@@ -113,6 +114,14 @@ def _counts_per_second(*, ticket_ids: list[UUID], window: tuple[datetime, dateti
     return counts
 
 
+def _queue_counts(ticket: Ticket) -> dict[str, int] | None:
+    """The waiting room's counts for a dashboard: null while Redis is unreachable, like `refused`."""
+    try:
+        return queue_stats(ticket=ticket)
+    except Unavailable:
+        return None
+
+
 def _sales(ticket: Ticket, counts: dict[int, dict], *, since: int, until: int) -> dict[str, Any]:
     refused = refusals_per_second(ticket_id=ticket.pk, since=since, until=until)
     seconds = sorted(set(counts) | set(refused or ()))
@@ -133,5 +142,5 @@ def _sales(ticket: Ticket, counts: dict[int, dict], *, since: int, until: int) -
             }
             for second in seconds
         ],
-        "queue": queue_stats(ticket=ticket),
+        "queue": _queue_counts(ticket),
     }
