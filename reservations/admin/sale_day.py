@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from fastticket.errors import Unavailable
 from reservations import selectors
 from reservations.admin.reservation import ReadOnlyMixin
 from reservations.models import Reservation
@@ -65,6 +66,7 @@ class TicketSaleDayAdmin(TicketAdmin):
 
     inlines = [*TicketAdmin.inlines, TicketReservationInline]
     list_display = [*TicketAdmin.list_display, "live_link"]
+    readonly_fields = [*TicketAdmin.readonly_fields, "queue_counts"]
     change_form_template = "admin/reservations/ticket/change_form.html"
     change_list_template = "admin/reservations/ticket/change_list.html"
 
@@ -76,6 +78,21 @@ class TicketSaleDayAdmin(TicketAdmin):
             path("<path:object_id>/live/", view(self.live_view), name="tickets_ticket_live"),
             *super().get_urls(),
         ]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [*fields, "queue_counts"] if obj is not None else fields
+
+    @admin.display(description="waiting room now")
+    def queue_counts(self, ticket: Ticket) -> str:
+        if not ticket.waiting_room:
+            return "no waiting room"
+        try:
+            stats = selectors.queue_stats(ticket=ticket)
+        except Unavailable:
+            return "not known: Redis is unreachable"
+        counts = "{waiting:,} waiting (sold_out too), {admitted:,} admitted, {booked:,} booked, {expired:,} expired"
+        return counts.format(**stats)
 
     @admin.display(description="live")
     def live_link(self, ticket: Ticket) -> str:

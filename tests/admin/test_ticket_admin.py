@@ -435,3 +435,17 @@ def test_anonymous_visitor_is_sent_to_the_admin_login(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_the_ticket_page_shows_its_waiting_room_counts(staff_client, alice):
+    from reservations.services import queue_join
+    from tickets.models import Ticket
+
+    ticket = make_ticket(quantity=5)
+    Ticket.objects.filter(pk=ticket.pk).update(waiting_room=True, queue_generation=1, sale_version=1)
+    queue_join(user=alice, ticket_id=ticket.pk)
+
+    html = staff_client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").content.decode()
+
+    assert "waiting room now" in html.lower()
+    assert "1 admitted" in html or "1 waiting" in html
