@@ -477,3 +477,9 @@ def booking_settle(*, ticket_id: str, entry: Entry) -> Outcome:
         id=entry.rid, ticket=ticket, status=CONFIRMED, reserved_at=reserved_at, cancelled_at=None
     )
     return Outcome(answer_created(_render(body)), booked=True)
+
+
+def booking_withdrawals_purge() -> int:
+    """Delete withdrawals older than a day (no batch can still hold their bookings); return how many."""
+    deleted, _ = BookingWithdrawal.objects.filter(created_at__lt=timezone.now() - timedelta(days=1)).delete()
+    return deleted

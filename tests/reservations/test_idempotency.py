@@ -287,3 +287,24 @@ def test_purge_deletes_only_answers_older_than_24_hours(alice_api):
     call_command("purge_idempotency_keys")
 
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh-key"]
+
+
+def test_purge_deletes_booking_withdrawals_older_than_a_day():
+    import uuid
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from reservations.models import BookingWithdrawal
+
+    ticket_id = uuid.uuid4()
+    old = BookingWithdrawal.objects.create(
+        id=uuid.uuid4(), ticket_id=ticket_id, created_at=timezone.now() - timedelta(hours=25)
+    )
+    fresh = BookingWithdrawal.objects.create(id=uuid.uuid4(), ticket_id=ticket_id, created_at=timezone.now())
+
+    call_command("purge_idempotency_keys")
+
+    assert list(BookingWithdrawal.objects.values_list("id", flat=True)) == [fresh.id]
+    assert not BookingWithdrawal.objects.filter(pk=old.pk).exists()
