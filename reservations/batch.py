@@ -245,11 +245,14 @@ def booking_batch_book(*, ticket_id: str, entries: Sequence[Entry], redis_up: bo
     keyed = sorted({(entry.user_id, entry.key) for entry in entries if entry.key})
     users = sorted({entry.user_id for entry in entries})
     now = timezone.now()
+    # The bounds are the transaction's own (SET LOCAL). Only a test wraps a durable transaction in
+    # one of its own, which a frozen-holder cut-off would then end: there, leave it at its default.
+    idle_ms = 0 if connection.in_atomic_block else IDLE_IN_TRANSACTION_MS
     with transaction.atomic(durable=True), busy_on_lock_timeout():
         with connection.cursor() as bounds, connection.cursor() as locked, connection.cursor() as held:
             claims = connection.cursor()
             with _pipelined():
-                bounds.execute(_BOUNDS, [f"{_lock_timeout_ms(entries)}ms", f"{IDLE_IN_TRANSACTION_MS}ms"])
+                bounds.execute(_BOUNDS, [f"{_lock_timeout_ms(entries)}ms", f"{idle_ms}ms"])
                 locked.execute(_SELECT_TICKET_FOR_UPDATE, [ticket_id])
                 held.execute(_SELECT_HELD_AND_WITHDRAWN, [ticket_id, users, [entry.rid for entry in entries]])
                 if keyed:

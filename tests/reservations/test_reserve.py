@@ -245,3 +245,14 @@ def test_user_who_cancelled_hears_sold_out_when_no_seat_remains(alice_api, bob_a
 
     assert (response.status_code, response.json()["code"]) == (409, "sold_out")
     assert seats(ticket) == before
+
+
+def test_a_test_transaction_around_a_booking_outlives_the_booking_s_idle_cut_off(alice_api, bob_api):
+    """A batch cuts off a frozen holder (idle_in_transaction_session_timeout) only in its own transaction."""
+    import time
+
+    first = reserve(alice_api, make_ticket().id)
+    time.sleep(0.7)  # longer than reservations.batch.IDLE_IN_TRANSACTION_MS, inside this test's transaction
+    second = reserve(bob_api, make_ticket().id)
+
+    assert (first.status_code, second.status_code) == (201, 201), second.content
