@@ -4,6 +4,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from reservations.models import Reservation
@@ -513,3 +515,49 @@ def test_patch_with_a_waiting_room_field_at_its_bound_is_accepted(staff_api, fie
     assert response.status_code == 200, response.content
     assert response.json()[field] == value
     assert Ticket.objects.values_list(field, flat=True).get(pk=ticket.pk) == value
+
+
+# What the queue reads from the database --------------------------------------------------------
+
+
+def _tables_read(queries) -> set[str]:
+    """The tables the captured queries name, but the user table that authentication reads."""
+    names = {"tickets_ticket", "reservations_reservation", "reservations_idempotencyrecord", "accounts_user"}
+    return {name for query in queries for name in names if name in query["sql"]} - {"accounts_user"}
+
+
+def test_asking_reads_no_table_and_joining_only_the_callers_reservation(alice_api, bob_api):
+    ticket = room_ticket(quantity=1)
+    join(alice_api, ticket.pk)
+    ask(bob_api, ticket.pk)  # the users are authenticated once; the mirror is in Redis
+
+    with CaptureQueriesContext(connection) as joining:
+        assert join(bob_api, ticket.pk).status_code == 201
+    with CaptureQueriesContext(connection) as asking:
+        assert ask(bob_api, ticket.pk).status_code == 200
+    with CaptureQueriesContext(connection) as asking_again:
+        assert join(bob_api, ticket.pk).status_code == 200
+
+    assert _tables_read(asking.captured_queries) == set(), asking.captured_queries
+    assert _tables_read(joining.captured_queries) <= {"reservations_reservation"}, joining.captured_queries
+    assert _tables_read(asking_again.captured_queries) <= {"reservations_reservation"}
+
+
+def test_the_sales_view_shows_the_queues_counts(staff_api, alice_api, bob_api):
+    ticket = room_ticket(quantity=1)
+    join(alice_api, ticket.pk)
+    join(bob_api, ticket.pk)
+
+    response = staff_api.get(f"/api/v1/tickets/{ticket.pk}/sales/")
+
+    assert response.status_code == 200
+    assert (
+        response.json()["queue"]
+        == stats(staff_api, ticket.pk)
+        == {
+            "waiting": 1,
+            "admitted": 1,
+            "booked": 0,
+            "expired": 0,
+        }
+    )

@@ -281,3 +281,72 @@ def test_an_expired_admission_hands_its_seat_to_the_next_place(staff_api, alice_
     assert (again.json()["status"], again.json()["position"]) == ("waiting", 2)
     assert reserve(bob_api, ticket.pk).status_code == 201
     assert place_of(alice_api, ticket.pk)["status"] == "sold_out"
+
+
+# A paused sale ----------------------------------------------------------------------------------
+
+
+def _pause_for(staff_api, ticket, minutes: int) -> None:
+    starts = (timezone.now() + timedelta(minutes=minutes)).isoformat()
+    assert staff_api.patch(ticket_url(ticket.pk), {"sale_starts_at": starts}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("resume_to", ["null", "now"])
+def test_a_pause_admits_no_one_and_resuming_admits_from_then_in_order(staff_api, resume_to):
+    """Resuming as the admin's control does (sale_starts_at = now) or by clearing the start."""
+    seconds = 60
+    ticket = room_ticket(quantity=10, admit_per_minute=6000, admission_seconds=seconds)
+    fans = user_clients(4, "fan")
+    join(fans[0], ticket.pk)
+    _pause_for(staff_api, ticket, 20)
+    for fan in fans[1:]:
+        assert_place(join(fan, ticket.pk).json(), ticket_id=ticket.pk, status="waiting", sale_open=False)
+    time.sleep(1)
+    assert stats(staff_api, ticket.pk)["admitted"] == 1, "a place was admitted while the sale was paused"
+
+    resumed = timezone.now()
+    to = None if resume_to == "null" else resumed.isoformat()
+    assert staff_api.patch(ticket_url(ticket.pk), {"sale_starts_at": to}, format="json").status_code == 200
+
+    places = [admitted_soon(fan, ticket.pk) for fan in fans[1:]]
+    times = [admitted_at(place, seconds) for place in places]
+    assert times == sorted(times)
+    assert min(times) >= resumed - timedelta(milliseconds=50), (
+        f"admitted at {min(times)}, while the sale was paused (resumed at {resumed})"
+    )
+
+
+def test_joiners_during_a_pause_queue_behind_the_places_waiting_since_the_opening(staff_api, settings):
+    """API.md: a waiting place never loses its turn to a later one. The admin's pause (15 minutes by
+    default) keeps the queue open (QUEUE_OPENS_MINUTES), so people join while it lasts."""
+    settings.QUEUE_OPENS_MINUTES = 30
+    ticket = room_ticket(quantity=1, admit_per_minute=1)
+    fans = user_clients(6, "fan")
+    for fan in fans[:3]:
+        join(fan, ticket.pk)
+    assert _positions(fans[1:3], ticket) == [1, 2]
+
+    _pause_for(staff_api, ticket, 15)
+    for fan in fans[3:]:
+        assert join(fan, ticket.pk).status_code == 201
+    assert staff_api.patch(ticket_url(ticket.pk), {"sale_starts_at": None}, format="json").status_code == 200
+
+    assert _positions(fans[1:], ticket) == [1, 2, 3, 4, 5], "a joiner during the pause went ahead"
+
+
+def test_an_opening_moved_earlier_admits_from_the_new_opening(staff_api):
+    seconds = 60
+    ticket = room_ticket(
+        admit_per_minute=6000, admission_seconds=seconds, sale_starts_at=timezone.now() + timedelta(minutes=20)
+    )
+    fans = user_clients(3, "early")
+    for fan in fans:
+        join(fan, ticket.pk)
+
+    opened = timezone.now()
+    assert (
+        staff_api.patch(ticket_url(ticket.pk), {"sale_starts_at": opened.isoformat()}, format="json").status_code == 200
+    )
+
+    times = [admitted_at(admitted_soon(fan, ticket.pk), seconds) for fan in fans]
+    assert min(times) >= opened - timedelta(milliseconds=2)
