@@ -24,6 +24,7 @@ from tests.reservations.waiting_room import (
     ticket_url,
     user_clients,
 )
+from tests.servers import row_lock_held
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -303,3 +304,21 @@ def test_a_changed_admission_time_applies_to_the_next_admissions(staff_api, alic
     bob = admitted_soon(bob_api, ticket.pk)
 
     assert parse_time(bob["admitted_until"]) > timezone.now() + timedelta(seconds=500)
+
+
+def test_a_busy_reserve_keeps_the_admission(settings, alice_api):
+    """A request that gets any non-2xx answer changed nothing: the admission is still there."""
+    settings.BOOKING_LOCK_WAIT = 1
+    settings.BOOKING_LOCK_TIMEOUT_MS = 500
+    ticket = room_ticket(quantity=5, admission_seconds=120)
+    admitted = join(alice_api, ticket.pk).json()
+
+    with row_lock_held(ticket.pk):
+        busy = reserve(alice_api, ticket.pk)
+
+    assert busy.status_code == 503, busy.content
+    assert busy.json()["code"] == "busy"
+    assert seats(ticket) == (0, [])
+    place = place_of(alice_api, ticket.pk)
+    assert (place["status"], place["admitted_until"]) == ("admitted", admitted["admitted_until"])
+    assert reserve(alice_api, ticket.pk).status_code == 201

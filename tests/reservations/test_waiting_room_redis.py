@@ -80,3 +80,33 @@ def test_while_redis_is_down_a_waiting_room_answers_503_and_the_queue_carries_on
     assert stats(staff_api, ticket.pk) == {"waiting": 2, "admitted": 1, "booked": 0, "expired": 0}
     assert reserve(alice_api, ticket.pk).status_code == 201
     assert join(dave_api, ticket.pk).json()["position"] == 3
+
+
+def test_while_redis_is_down_staff_still_see_the_sale(durable_redis, staff_api, alice_api):
+    """API.md: the sales view answers while Redis is unreachable (its `refused` is null then)."""
+    ticket = room_ticket()
+    join(alice_api, ticket.pk)
+
+    durable_redis.kill()
+    sales = staff_api.get(f"/api/v1/tickets/{ticket.pk}/sales/")
+    counts = staff_api.get(f"/api/v1/tickets/{ticket.pk}/queue/stats/")
+
+    assert sales.status_code == 200, sales.content
+    assert all(second["refused"] is None for second in sales.json()["per_second"])
+    assert counts.status_code in (200, 503), counts.content
+
+
+def test_after_a_restart_without_its_data_the_waiting_room_works_again(tmp_path, staff_api, alice_api, bob_api):
+    """A Redis that lost everything (no append-only file): the ticket's mirror is rebuilt from the
+    database and a new line starts."""
+    server = PrivateRedis(log_path=tmp_path / "redis.log")
+    with server, app_redis(server.url):
+        ticket = room_ticket(quantity=1)
+        join(alice_api, ticket.pk)
+        server.kill()
+        _restart(server)
+
+        assert ask(alice_api, ticket.pk).status_code == 404
+        assert join(bob_api, ticket.pk).status_code == 201
+        assert reserve(bob_api, ticket.pk).status_code == 201
+        assert join(alice_api, ticket.pk).json()["code"] == "sold_out"
