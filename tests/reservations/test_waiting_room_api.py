@@ -21,6 +21,7 @@ from tests.reservations.waiting_room import (
     place_of,
     queue_url,
     room_ticket,
+    settles,
     stats,
     stats_url,
     ticket_url,
@@ -410,7 +411,7 @@ def test_stats_count_the_places_by_state(staff_api, alice_api, bob_api, carol_ap
     ticket = room_ticket(quantity=2, admit_per_minute=6000)
     for client in (alice_api, bob_api, carol_api, dave_api):
         join(client, ticket.pk)
-    assert stats(staff_api, ticket.pk) == {"waiting": 2, "admitted": 2, "booked": 0, "expired": 0}
+    settles(staff_api, ticket.pk, {"waiting": 2, "admitted": 2, "booked": 0, "expired": 0})
 
     reserve(alice_api, ticket.pk)
 
@@ -474,6 +475,7 @@ BAD_VALUES = [
 ]
 
 
+@pytest.mark.django_db  # no commit, no Redis: a refused or plain write
 @pytest.mark.parametrize(("field", "value"), BAD_VALUES)
 def test_create_with_a_waiting_room_field_out_of_bounds_answers_400_and_stores_nothing(staff_api, field, value):
     body = {"title": "Gala", "quantity": 10, "event_time": (timezone.now() + timedelta(days=9)).isoformat()}
@@ -485,6 +487,7 @@ def test_create_with_a_waiting_room_field_out_of_bounds_answers_400_and_stores_n
     assert not Ticket.objects.exists()
 
 
+@pytest.mark.django_db  # no commit, no Redis: a refused or plain write
 @pytest.mark.parametrize(("field", "value"), BAD_VALUES)
 def test_patch_with_a_waiting_room_field_out_of_bounds_answers_400_and_changes_nothing(staff_api, field, value):
     ticket = room_ticket(admit_per_minute=600, admission_seconds=300)
@@ -497,6 +500,7 @@ def test_patch_with_a_waiting_room_field_out_of_bounds_answers_400_and_changes_n
     assert stored == {"waiting_room": True, "admit_per_minute": 600, "admission_seconds": 300}
 
 
+@pytest.mark.django_db  # no commit, no Redis: a refused or plain write
 @pytest.mark.parametrize(
     ("field", "value"),
     [

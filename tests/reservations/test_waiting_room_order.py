@@ -20,6 +20,7 @@ from tests.reservations.waiting_room import (
     leave,
     place_of,
     room_ticket,
+    settles,
     stats,
     ticket_url,
     user_clients,
@@ -31,13 +32,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _all_admitted(staff_api, ticket, n: int) -> None:
     wait_until(lambda: stats(staff_api, ticket.pk)["admitted"] >= n, timeout=20, what=f"{n} admissions")
-
-
-def _settles(staff_api, ticket, expected: dict) -> None:
-    """Assert the queue's counts reach `expected` within API.md's 2 seconds (and stay there a moment)."""
-    wait_until(lambda: stats(staff_api, ticket.pk) == expected, timeout=2.5, what=f"the counts {expected}")
-    time.sleep(0.1)
-    assert stats(staff_api, ticket.pk) == expected
 
 
 def _positions(clients, ticket) -> list:
@@ -183,18 +177,18 @@ def test_admissions_never_outnumber_the_seats_that_remain(staff_api):
     for fan in fans:
         join(fan, ticket.pk)
     time.sleep(0.2)  # the pace would allow every one of them by now; the seats do not
-    _settles(staff_api, ticket, {"waiting": 5, "admitted": 3, "booked": 0, "expired": 0})
+    settles(staff_api, ticket.pk, {"waiting": 5, "admitted": 3, "booked": 0, "expired": 0})
 
     booking = reserve(fans[0], ticket.pk).json()
     # Two seats remain, both held by admissions: no one more is admitted.
-    _settles(staff_api, ticket, {"waiting": 5, "admitted": 2, "booked": 1, "expired": 0})
+    settles(staff_api, ticket.pk, {"waiting": 5, "admitted": 2, "booked": 1, "expired": 0})
     assert place_of(fans[3], ticket.pk)["status"] == "waiting"
 
     cancel(fans[0], booking["id"])
-    _settles(staff_api, ticket, {"waiting": 4, "admitted": 3, "booked": 1, "expired": 0})
+    settles(staff_api, ticket.pk, {"waiting": 4, "admitted": 3, "booked": 1, "expired": 0})
 
     assert staff_api.patch(ticket_url(ticket.pk), {"quantity": 5}, format="json").status_code == 200
-    _settles(staff_api, ticket, {"waiting": 2, "admitted": 5, "booked": 1, "expired": 0})
+    settles(staff_api, ticket.pk, {"waiting": 2, "admitted": 5, "booked": 1, "expired": 0})
     assert [place_of(fan, ticket.pk)["status"] for fan in fans] == ["booked"] + ["admitted"] * 5 + ["waiting"] * 2
 
 
@@ -203,6 +197,7 @@ def test_waiting_places_answer_sold_out_and_keep_their_order_when_seats_come_bac
     fans = user_clients(6, "fan")
     for fan in fans:
         join(fan, ticket.pk)
+    settles(staff_api, ticket.pk, {"waiting": 4, "admitted": 2, "booked": 0, "expired": 0})
     bookings = [reserve(fan, ticket.pk).json() for fan in fans[:2]]
 
     for fan in fans[2:]:
@@ -210,12 +205,12 @@ def test_waiting_places_answer_sold_out_and_keep_their_order_when_seats_come_bac
     assert stats(staff_api, ticket.pk) == {"waiting": 4, "admitted": 0, "booked": 2, "expired": 0}
 
     cancel(fans[0], bookings[0]["id"])
-    _settles(staff_api, ticket, {"waiting": 3, "admitted": 1, "booked": 2, "expired": 0})
+    settles(staff_api, ticket.pk, {"waiting": 3, "admitted": 1, "booked": 2, "expired": 0})
     admitted_soon(fans[2], ticket.pk)
     assert _positions(fans[3:], ticket) == [1, 2, 3]
 
     staff_api.patch(ticket_url(ticket.pk), {"quantity": 4}, format="json")
-    _settles(staff_api, ticket, {"waiting": 1, "admitted": 3, "booked": 2, "expired": 0})
+    settles(staff_api, ticket.pk, {"waiting": 1, "admitted": 3, "booked": 2, "expired": 0})
     assert [place_of(fan, ticket.pk)["status"] for fan in fans[3:]] == ["admitted", "admitted", "waiting"]
     assert place_of(fans[5], ticket.pk)["position"] == 1
 

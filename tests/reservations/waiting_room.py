@@ -5,6 +5,7 @@ Redis is written on commit as in production; the tests that use them run on `tra
 databases, where commits happen.
 """
 
+import time
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -107,6 +108,13 @@ def stats(staff_client, ticket_id: UUID | str) -> dict:
     assert response.status_code == 200, response.content
     assert set(response.json()) == STATS_FIELDS
     return response.json()
+
+
+def settles(staff_client, ticket_id: UUID | str, expected: dict) -> None:
+    """Assert the queue's counts reach `expected` within API.md's 2 seconds, and stay there a moment."""
+    wait_until(lambda: stats(staff_client, ticket_id) == expected, timeout=2.5, what=f"the counts {expected}")
+    time.sleep(0.1)
+    assert stats(staff_client, ticket_id) == expected
 
 
 def user_client(username: str) -> APIClient:
