@@ -32,7 +32,25 @@ def race_gunicorn(*, log_path: Path, **env: str) -> GunicornServer:
 
 
 class PrivateRedis(harness.RedisServer):
-    """A redis-server of our own on a port from the OS, without persistence, that a test may kill and restart."""
+    """A redis-server of our own on a port from the OS that a test may kill and restart.
+
+    Without persistence, unless `append_only`: then every write goes to an append-only file in
+    `data_dir`, fsynced before it is answered (`--appendfsync always`), so a SIGKILL loses nothing,
+    as the waiting room's Redis should run.
+    """
+
+    def __init__(self, *, append_only: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if append_only and self.data_dir is None:
+            raise ValueError("an append-only Redis needs a data_dir")
+        self.append_only = append_only
+
+    def command(self) -> list[str]:
+        command = super().command()
+        if self.append_only:
+            at = command.index("--appendonly")
+            command[at + 1 : at + 2] = ["yes", "--appendfsync", "always"]
+        return command
 
     def commands_processed(self) -> int:
         return int(self.client().info("stats")["total_commands_processed"])
