@@ -56,9 +56,9 @@ _PRELUDE = LOCK_LUA + SALE_LUA + ROOM_LUA + LINE_LUA
 _ENTER = ft_redis.Script(
     _PRELUDE
     + """
-sale_write(KEYS[8], ARGV, 12)
-local sale = sale_read(KEYS[8])
 local now = now_ms()
+room_sale_update(KEYS[8], ARGV, 12, ARGV[8], now)
+local sale = sale_read(KEYS[8])
 local room = "0"
 local R = room_of(sale, ARGV[8])
 if R then
@@ -105,7 +105,7 @@ _FINISH = ft_redis.Script(
     _PRELUDE
     + """
 local now = now_ms()
-sale_write(KEYS[8], ARGV, 10)
+room_sale_update(KEYS[8], ARGV, 10, ARGV[8], now)
 local sale = sale_read(KEYS[8])
 for n = 21, #ARGV, 5 do
   local rid = ARGV[n]

@@ -17,7 +17,8 @@ Keys of one turn of a ticket's waiting room (tickets.sale_state.room_prefix, gen
   [0, 1), later ones 1 + their join number, so the first are shuffled ahead of the rest.
 - `<R>a` ZSET of admitted users -> when the admission ends (for p: when its booking gives up).
 - `<R>s` HASH: admitted_at (the time of the latest admission), last (when it last advanced),
-  seq (join counter), admitted, pending, booked, expired (counts of places in those states).
+  opened (the sale has been open: later joiners, also during a pause, queue in join order), seq
+  (join counter), admitted, pending, booked, expired (counts of places in those states).
 The seats come from the ticket's mirror (tickets.sale_state): never more admissions held (a + p)
 than `quantity - issued_count`.
 """
@@ -33,7 +34,7 @@ from django.conf import settings
 
 from fastticket import redis as ft_redis
 from tickets.locks import LOCK_LUA
-from tickets.sale_state import SALE_LUA, room_prefix, sale_key
+from tickets.sale_state import SALE_LUA, room_base, sale_key
 
 # Admissions one call may grant: bounds a script's run time after a long pause.
 ADMIT_PER_CALL = 2000
@@ -91,6 +92,7 @@ local function room_advance(R, sale, now)
   local interval = 60000 / sale.apm
   local admitted = 0
   if (sale.s == -1 or now >= sale.s) and now < sale.e then
+    redis.call("HSETNX", state, "opened", 1)
     local t = last
     if previous >= 0 then
       t = math.max(t, previous + interval)
@@ -202,6 +204,21 @@ local function room_of(sale, base)
   end
   return base .. sale.g .. ":"
 end
+
+-- Write the ticket's mirror from a row (sale_write's rule: only a newer version lands), first
+-- admitting and expiring the waiting room's places up to now under the mirror as it was.
+-- Keeps: a change of the sale (a seat back, a new rate, a pause, a moved opening) applies from the
+-- moment it is written, never to the turns that came before it.
+local function room_sale_update(key, args, first, base, now)
+  local old = sale_read(key)
+  if old and tonumber(args[first]) > old.v then
+    local R = room_of(old, base)
+    if R then
+      room_advance(R, old, now)
+    end
+  end
+  return sale_write(key, args, first)
+end
 """.replace("$ADMIT_PER_CALL", str(ADMIT_PER_CALL))
 
 _PRELUDE = LOCK_LUA + SALE_LUA + ROOM_LUA
@@ -243,7 +260,7 @@ if place then
   room_bump(R, STATE_COUNTER[place.status], -1)
 end
 local score
-if sale.s ~= -1 and now < sale.s then
+if sale.s ~= -1 and now < sale.s and not redis.call("HGET", R .. "s", "opened") then
   score = ARGV[3]
 else
   score = 1 + redis.call("HINCRBY", R .. "s", "seq", 1)
@@ -341,11 +358,6 @@ class PlaceState:
     event_ms: int
     admit_per_minute: int
     now_ms: int
-
-
-def room_base(ticket_id: UUID | str) -> str:
-    """The room keys' prefix without the generation, which the scripts take from the mirror."""
-    return room_prefix(ticket_id, 0)[: -len("0:")]
 
 
 def _place(raw: Sequence) -> PlaceState | None:
@@ -487,3 +499,13 @@ def place_of(*, ticket_id: UUID | str, state: PlaceState) -> Place:
         estimated_wait_seconds=None if position is None else math.ceil(position * 60 / state.admit_per_minute),
         poll_after_seconds=poll_after_seconds(index, state.places, settings.QUEUE_POLL_BUDGET),
     )
+
+
+# KEYS: mirror. ARGV: the row (9 values), the waiting room's key base. tickets.sale_state writes
+# the mirror with it (reservations.apps registers it).
+ROOM_SALE_WRITE = ft_redis.Script(
+    _PRELUDE
+    + """
+return room_sale_update(KEYS[1], ARGV, 1, ARGV[10], now_ms())
+"""
+)

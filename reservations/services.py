@@ -128,6 +128,11 @@ def _reserve(*, user: User | TokenBearer, ticket_id: str, key: str | None) -> di
     refusal = caller_refusal(user, found=found, is_active=is_active, password_version=password_version)
     if refusal is not None:
         raise refusal
+    client = ft_redis.client("locks")
+    if client is None and read.ticket is not None and read.ticket.waiting_room:
+        # API.md: while Redis is unreachable a ticket with a waiting room sells nothing (its line
+        # lives there) and answers 503, whatever else its row would say.
+        raise Unavailable(retry_after=2)
     error = _first_refusal(read.ticket, read.held)
     if error is not None:
         if error.code == "sold_out":
@@ -140,7 +145,6 @@ def _reserve(*, user: User | TokenBearer, ticket_id: str, key: str | None) -> di
         key=key,
         deadline_ms=int(time.time() * 1000 + max(settings.BOOKING_LOCK_WAIT, 0) * 1000),
     )
-    client = ft_redis.client("locks")
     if client is None:
         return _alone(ticket_id=ticket_id, entry=entry)
     lock = TicketLock(client, ticket_id)

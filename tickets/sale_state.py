@@ -67,18 +67,33 @@ _WRITE = ft_redis.Script(
 return sale_write(KEYS[1], ARGV, 1)
 """
 )
+# What writes the mirror: KEYS mirror, ARGV the row (9 values) and the waiting room's key base. The
+# waiting room (reservations.apps) puts a script of its own here, which first admits the queue's
+# places due under the mirror as it was, so that a change applies from the moment it is written.
+_writer: ft_redis.Script = _WRITE
+
+
+def sale_state_writer(script: ft_redis.Script) -> None:
+    """Make `script` the one that writes the mirror (see _writer)."""
+    global _writer
+    _writer = script
 
 
 def sale_key(ticket_id: UUID | str) -> str:
     return ft_redis.key("sale", ticket_id)
 
 
-def room_prefix(ticket_id: UUID | str, generation: int) -> str:
-    """Return the prefix of the keys of one turn of a ticket's waiting room (reservations.waiting_room).
+def room_base(ticket_id: UUID | str) -> str:
+    """Return the prefix of a ticket's waiting-room keys, before the turn's generation (reservations.room).
 
     Named here because a ticket edit that turns the waiting room off ends its queue.
     """
-    return ft_redis.key("wr", ticket_id, generation, "")
+    return ft_redis.key("wr", ticket_id, "")
+
+
+def room_prefix(ticket_id: UUID | str, generation: int) -> str:
+    """Return the prefix of the keys of one turn of a ticket's waiting room."""
+    return f"{room_base(ticket_id)}{generation}:"
 
 
 ROOM_KEY_SUFFIXES = ("p", "q", "a", "s")
@@ -120,7 +135,8 @@ def sale_state_args(ticket: Ticket) -> list[int]:
 
 def sale_state_write(*, ticket: Ticket) -> None:
     """Write the ticket's mirror unless a newer one is stored; skipped while Redis is down."""
-    ft_redis.call(lambda r: _WRITE(r, keys=[sale_key(ticket.pk)], args=sale_state_args(ticket)), None)
+    args = [*sale_state_args(ticket), room_base(ticket.pk)]
+    ft_redis.call(lambda r: _writer(r, keys=[sale_key(ticket.pk)], args=args), None)
 
 
 def sale_state_rebuild(*, ticket_id: UUID | str) -> bool:

@@ -85,3 +85,24 @@ def test_booking_uses_the_real_redis_again_after_an_outage(alice_api, bob_api, d
 
     # Booked through the line again: its holder wrote the ticket's mirror.
     assert redis().hget(sale_key(ticket.id), "i") == b"1"
+
+
+def test_a_waiting_room_ticket_answers_503_while_redis_is_down_whatever_its_row_says(redis_down, alice_api):
+    """API.md: while Redis is unreachable a ticket with a waiting room sells nothing and answers 503."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tickets.models import Ticket
+
+    ticket = make_ticket(quantity=5)
+    Ticket.objects.filter(pk=ticket.pk).update(
+        waiting_room=True, queue_generation=1, event_time=timezone.now() - timedelta(minutes=1)
+    )
+    reserve(alice_api, make_ticket().id)  # the first Redis call fails and opens the breaker
+
+    refused = reserve(alice_api, ticket.id)
+
+    assert (refused.status_code, refused.json()["code"]) == (503, "unavailable"), refused.content
+    assert refused["Retry-After"]
+    assert issued(ticket) == 0
