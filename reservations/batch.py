@@ -10,8 +10,8 @@ in two round trips by psycopg's pipeline mode:
    `idle_in_transaction_session_timeout`), `SELECT ... FOR UPDATE` of the ticket row, the seats
    its users hold and which of its bookings were withdrawn, and the claim of its Idempotency-Keys;
 2. the checks of API.md for each booking in arrival order, as if each came alone (Python), then
-   all confirmed reservations and `issued_count` raised by their number in one statement, and the
-   keys' answers; then COMMIT.
+   all confirmed reservations and `issued_count` raised by their number in one statement, the
+   keys' answers, and COMMIT.
 
 The check constraint (`issued_count <= quantity`) and the partial unique index (one confirmed
 reservation per user and ticket) stay as the net: a violation fails the batch, which then answers
@@ -206,8 +206,12 @@ class BatchResult:
 
 
 @contextmanager
-def _pipelined() -> Iterator[None]:
-    """Send the block's statements in one round trip (psycopg's pipeline mode), errors as Django's."""
+def _pipeline() -> Iterator[None]:
+    """Send the block's statements without waiting for each (psycopg's pipeline mode), errors as Django's.
+
+    Results come back when a statement's result is fetched or the transaction commits.
+    """
+    connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.pipeline():
         yield
 
@@ -248,10 +252,12 @@ def booking_batch_book(*, ticket_id: str, entries: Sequence[Entry], redis_up: bo
     # The bounds are the transaction's own (SET LOCAL). Only a test wraps a durable transaction in
     # one of its own, which a frozen-holder cut-off would then end: there, leave it at its default.
     idle_ms = 0 if connection.in_atomic_block else IDLE_IN_TRANSACTION_MS
-    with transaction.atomic(durable=True), busy_on_lock_timeout():
-        with connection.cursor() as bounds, connection.cursor() as locked, connection.cursor() as held:
-            claims = connection.cursor()
-            with _pipelined():
+    try:
+        # One pipeline around the transaction: the locked read and what it needs go in one round
+        # trip, the writes in one more together with the COMMIT (which syncs the pipeline).
+        with busy_on_lock_timeout(), _pipeline(), transaction.atomic(durable=True):
+            with connection.cursor() as bounds, connection.cursor() as locked, connection.cursor() as held:
+                claims = connection.cursor()
                 bounds.execute(_BOUNDS, [f"{_lock_timeout_ms(entries)}ms", f"{idle_ms}ms"])
                 locked.execute(_SELECT_TICKET_FOR_UPDATE, [ticket_id])
                 held.execute(_SELECT_HELD_AND_WITHDRAWN, [ticket_id, users, [entry.rid for entry in entries]])
@@ -260,28 +266,33 @@ def booking_batch_book(*, ticket_id: str, entries: Sequence[Entry], redis_up: bo
                         _CLAIM_KEYS,
                         [ticket_id, now, [u for u, _ in keyed], [k for _, k in keyed], now - IDEMPOTENCY_TTL],
                     )
-            row = locked.fetchone()
-            holding: dict[str, str] = {}
-            withdrawn: set[str] = set()
-            for user_id, rid in held.fetchall():
-                if user_id is None:
-                    withdrawn.add(str(rid))
-                else:
-                    holding[str(user_id)] = str(rid)
-            claimed = {(str(u), k) for u, k in claims.fetchall()} if keyed else set()
-            claims.close()
-        ticket = _ticket(ticket_id, row) if row is not None else None
-        decided = _decide(
-            entries, ticket=ticket, holding=holding, withdrawn=withdrawn, claimed=claimed, now=now, redis_up=redis_up
-        )
-        try:
+                row = locked.fetchone()
+                holding: dict[str, str] = {}
+                withdrawn: set[str] = set()
+                for user_id, rid in held.fetchall():
+                    if user_id is None:
+                        withdrawn.add(str(rid))
+                    else:
+                        holding[str(user_id)] = str(rid)
+                claimed = {(str(u), k) for u, k in claims.fetchall()} if keyed else set()
+                claims.close()
+            ticket = _ticket(ticket_id, row) if row is not None else None
+            decided = _decide(
+                entries,
+                ticket=ticket,
+                holding=holding,
+                withdrawn=withdrawn,
+                claimed=claimed,
+                now=now,
+                redis_up=redis_up,
+            )
             _write(ticket_id, decided, claimed=claimed)
-        except IntegrityError as exc:
-            # The constraints are the net under the checks; under the row lock this is not expected.
-            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
-            if constraint not in (ONE_CONFIRMED_CONSTRAINT, WITHIN_QUANTITY_CONSTRAINT):
-                raise
-            raise Busy(retry_after=1) from exc
+    except IntegrityError as exc:
+        # The constraints are the net under the checks; under the row lock this is not expected.
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        if constraint not in (ONE_CONFIRMED_CONSTRAINT, WITHIN_QUANTITY_CONSTRAINT):
+            raise
+        raise Busy(retry_after=1) from exc
     outcomes = [_after_commit(entry, result, ticket_id) for entry, result in zip(entries, decided.results, strict=True)]
     if ticket is None:
         return BatchResult(outcomes, None)
@@ -376,7 +387,7 @@ def _decide(
 
 
 def _write(ticket_id: str, decided: _Decided, *, claimed: set[tuple[str, str]]) -> None:
-    """Store the batch's reservations, its count and its keys' answers (one round trip)."""
+    """Store the batch's reservations, its count and its keys' answers (sent with the COMMIT)."""
     bookings = [
         (entry.rid, entry.user_id, result[1])
         for entry, result in zip(decided.entries, decided.results, strict=True)
@@ -386,7 +397,7 @@ def _write(ticket_id: str, decided: _Decided, *, claimed: set[tuple[str, str]]) 
     unanswered = sorted(claimed - {key for key, _ in answers})
     if not bookings and not answers and not unanswered:
         return
-    with connection.cursor() as cursor, _pipelined():
+    with connection.cursor() as cursor:
         if bookings:
             cursor.execute(
                 _INSERT_RESERVATIONS_AND_COUNT,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import partial
 
 import pytest
+import redis
+from django.conf import settings
 from django.test import override_settings
 from django_redis import get_redis_connection
 from prometheus_client import REGISTRY
@@ -155,7 +157,8 @@ class LineWatch(threading.Thread):
         self.withdrawn: set[str] = set()
         self.ready = threading.Event()
         self.marker = f"linewatch-stop-{ticket_id}"
-        self.client = get_redis_connection("default")
+        # A client of its own: MONITOR waits for commands longer than the cache's socket timeout.
+        self.client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
 
     def run(self) -> None:
         with self.client.monitor() as monitor:
