@@ -33,7 +33,7 @@ def warnings(run) -> list[str]:
     """What makes the figures less trustworthy without breaking a guarantee."""
     found = []
     if run.flash is not None and run.flash.finished_threads < run.flash.threads:
-        answered = sum(1 for *_, attempt in run.flash.trace if attempt == 1)
+        answered = sum(1 for t in run.flash.trace if t.attempt == 1)
         found.append(f"flash sale: stopped at its deadline with {run.options.flash_users - answered} users unanswered")
     for result in run.results:
         tag = f"{result.scenario.name} c{result.scenario.connections}"
