@@ -5,7 +5,8 @@
 One process, one asyncio loop, at most `connections` requests in flight: a dispatcher keeps every
 user's next ask in a heap by due time and hands due users to the connections; a user with nothing
 due holds no connection (sync gunicorn workers would wait for the request of an idle connection).
-Each user is a small state machine:
+Each user carries on from its join answer (wrk's trace: when, and its poll_after_seconds) as if
+it had asked every poll_after_seconds since, and is then a small state machine:
 
 - ask (GET .../queue/): `waiting` -> ask again after `poll_after_seconds`; `admitted` -> book at
   once; `sold_out`, `booked`, `expired`, `closed` -> done;
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import heapq
 import json
+import math
 import random
 import re
 import sys
@@ -91,10 +93,17 @@ class Crowd:
         self.left = len(self.tokens)
         self.due: list[tuple[float, int]] = []
         now = time.monotonic()
-        # Each user's first ask comes within the poll_after_seconds it was last given (at its join).
+        # Each user carries on as if it had asked every poll_after_seconds since its join answer
+        # (CLOCK_MONOTONIC ms from wrk's trace, the clock of time.monotonic()).
         rng = random.Random(1)
-        for user, poll_after in enumerate(config["poll_after"]):
-            heapq.heappush(self.due, (now + rng.uniform(0, max(1, int(poll_after or 1))), user))
+        for user, (answered_ms, poll_after) in enumerate(config["schedule"]):
+            period = max(1, int(poll_after))
+            if answered_ms <= 0:
+                due = now + rng.uniform(0, 1)
+            else:
+                answered = answered_ms / 1000
+                due = answered + period * max(1, math.ceil((now - answered) / period))
+            heapq.heappush(self.due, (due, user))
         self.ready: asyncio.Queue[int] = asyncio.Queue()
         self.woken = asyncio.Event()
 

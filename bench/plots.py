@@ -112,3 +112,34 @@ def cpu_bars(results: list[Result], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def waiting_room(room, path: Path) -> None:
+    """The crowd's flow: asks per second, seats booked and places told sold_out, from the crowd's start."""
+    flow = room.flow
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    asks = flow.get("asks_per_second") or []
+    ax.plot(range(len(asks)), asks, color=COLOURS["409"], linewidth=1.2, label="asks per second")
+    ax.axhline(room.settings.poll_budget, color="grey", linestyle=":", linewidth=1, label="QUEUE_POLL_BUDGET")
+    opening = room.opening - flow.get("start", room.opening)
+    ax.axvline(opening, color="black", linestyle="--", linewidth=1, label="opening")
+    ax.set_xlabel("seconds since the crowd started")
+    ax.set_ylabel("asks per second")
+    ax.grid(alpha=0.3)
+    counts = ax.twinx()
+    for name, colour, label in (
+        ("seats_per_second", COLOURS["201"], "seats booked (cumulative)"),
+        ("sold_out_per_second", COLOURS["other"], "places told sold_out (cumulative)"),
+    ):
+        running, total = [], 0
+        for n in flow.get(name) or []:
+            total += n
+            running.append(total)
+        counts.plot(range(len(running)), running, color=colour, linewidth=1.6, label=label)
+    counts.set_ylabel("users")
+    handles = ax.get_legend_handles_labels()[0] + counts.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    ax.set_title(f"Waiting room: {room.settings.users:,} users for {room.settings.seats:,} seats")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -202,10 +202,8 @@ class Bench:
         if settings is None:
             return
         o = self.options
-        healthz = next(
-            r for r in self.run.results if r.scenario.name == "healthz" and r.scenario.connections == o.level
-        )
-        opens_in = waiting_room.opens_in(settings, healthz_rate=healthz.rate(200), ask_seconds=o.duration)
+        sold_out = _result(self.run.results, "sold-out", o.level)
+        opens_in = waiting_room.opens_in(settings, join_rate=sold_out.rate(409), ask_seconds=o.duration)
         ticket = self.tickets["waiting-room"] = seed.waiting_room_ticket(
             title="Waiting-room sale",
             quantity=settings.seats,
@@ -229,7 +227,7 @@ class Bench:
             base_url=self.base_url,
             ticket_id=ticket,
             tokens_file=self.run.seeded.tokens_file,
-            poll_after=waiting_room.poll_after_of(room.join, settings.users),
+            schedule=waiting_room.schedule_of(room.join, settings.users),
             work_dir=self.work_dir,
             owned=self.owned,
             cpu=self.cpu,
@@ -455,6 +453,9 @@ def _plots(run: Run, out: Path, base: str) -> dict[str, Path]:
     paths = {"scenarios": out / f"{base}-scenarios.png", "cpu": out / f"{base}-cpu.png"}
     plots.scenario_bars(run.results, paths["scenarios"])
     plots.cpu_bars(run.results + ([run.flash] if run.flash else []), paths["cpu"])
+    if run.room is not None and run.room.flow:
+        paths["waiting-room"] = out / f"{base}-waiting-room.png"
+        plots.waiting_room(run.room, paths["waiting-room"])
     if run.sale is not None and run.sale.attempts:
         paths["flash-throughput"] = out / f"{base}-flash-throughput.png"
         paths["flash-latency"] = out / f"{base}-flash-latency.png"

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.analysis import latency_percentiles
 from bench.load import Result, measured
 from bench.procs import CpuWindow, Owned
 
@@ -53,6 +54,11 @@ class WaitingRoom:
         return 0 if self.join is None else len({t.user for t in self.join.trace if t.status == 201})
 
     @property
+    def join_latency(self) -> dict[str, float]:
+        """Latency percentiles of the joins, from wrk's per-request trace (without its /healthz fillers)."""
+        return latency_percentiles(self.join.trace if self.join else [])
+
+    @property
     def seats_sold(self) -> int:
         return self.flow.get("books", {}).get("201", 0)
 
@@ -83,23 +89,28 @@ class WaitingRoom:
         return sum(self.flow.get("asks", {}).values()) + sum(self.flow.get("books", {}).values())
 
 
-def poll_after_of(join: Result, users: int) -> list[int]:
-    """Each user's poll_after_seconds from its last answer in the join phase (1 when none)."""
+def schedule_of(join: Result, users: int) -> list[tuple[float, int]]:
+    """Each user's last join answer: when it came (CLOCK_MONOTONIC ms) and its poll_after_seconds.
+
+    The crowd carries on from there as if each user had asked every poll_after_seconds since it
+    joined, so the users' asks keep the spread of their joins.
+    """
     last: dict[int, tuple[float, int]] = {}
     for t in join.trace:
         if t.poll_after and (t.user not in last or t.done > last[t.user][0]):
             last[t.user] = (t.done, t.poll_after)
-    return [last.get(line, (0, 1))[1] for line in range(1, users + 1)]
+    return [last.get(line, (0.0, 1)) for line in range(1, users + 1)]
 
 
-def opens_in(settings: Settings, *, healthz_rate: float, ask_seconds: float) -> float:
+def opens_in(settings: Settings, *, join_rate: float, ask_seconds: float) -> float:
     """Seconds from creating the ticket to its opening: the joins and the ask flood should be over by then.
 
     The opening is fixed when the ticket is created (moving `sale_starts_at` earlier once places
-    exist would not make them admitted earlier: see bench/README.md); the joins are reckoned at a
-    quarter of the run's /healthz rate, below the target of half of it.
+    exist does not make them admitted earlier: see bench/README.md). The joins are reckoned at
+    `join_rate`, the run's sold-out answers per second: a join costs about what a sold-out answer
+    does (a JWT, at most one read of the caller's reservation, one Lua script).
     """
-    joins = settings.users / max(50.0, healthz_rate / 4)
+    joins = settings.users / max(50.0, join_rate)
     return round(joins + ask_seconds + 3.0, 1)
 
 
@@ -116,7 +127,7 @@ def run_crowd(
     base_url: str,
     ticket_id: str,
     tokens_file: Path,
-    poll_after: list[int],
+    schedule: list[tuple[float, int]],
     work_dir: Path,
     owned: Owned,
     cpu: CpuWindow,
@@ -136,7 +147,7 @@ def run_crowd(
                 "users": room.settings.users,
                 "connections": room.settings.connections,
                 "deadline_seconds": deadline,
-                "poll_after": poll_after,
+                "schedule": schedule,
                 "result": str(result),
             }
         )
