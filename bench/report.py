@@ -83,6 +83,10 @@ def _argv(o) -> str:
         f"--duration {o.duration:g}",
         f"--connections {','.join(map(str, o.connections))}",
     ]
+    if o.crowd is None:
+        parts.append("--no-waiting-room")
+    if o.stack_workers is None:
+        parts.append("--no-scale-out")
     return " ".join(parts)
 
 
@@ -258,7 +262,16 @@ def _machine(run) -> list[str]:
         if run.seeded
         else "-",
         "flash sale": f"{o.flash_users:,} users, {o.flash_seats:,} seats, {o.flash_connections} connections",
-        "database": f"{o.db_name} (scratch, {'kept' if o.keep_db else 'dropped at the end'})",
+        "database": f"{o.db_name} (scratch, {'kept' if o.keep_db else 'dropped at the end'}); Redis prefix "
+        f"{o.redis_prefix}",
+        "waiting room": "not run"
+        if o.crowd is None
+        else f"{o.crowd.users:,} users, {o.crowd.seats:,} seats, admit_per_minute {o.crowd.admit_per_minute:,}, "
+        f"admission_seconds {o.crowd.admission_seconds}, QUEUE_POLL_BUDGET {o.crowd.poll_budget:,}, the crowd "
+        f"{o.crowd.connections} requests in flight (bench/crowd.py)",
+        "scale-out": "not run"
+        if o.stack_workers is None
+        else f"nginx, 3 FastTicket processes x {o.stack_workers} sync workers, PgBouncer (scripts/harness/stack.py)",
     }
     lines += [f"| {k} | {v} |" for k, v in settings.items()]
     lines += ["", "Environment of the server (and of the seeding process):", "", "```"]
@@ -389,7 +402,7 @@ def _flash(run, out: Path) -> list[str]:
     if order is not None:
         rows |= {
             "seats that went to a later arrival than a request told sold_out": f"{order.seats_after_a_sold_out:,} "
-            f"(the latest sent {order.latest_lead_ms:.1f} ms after the first sold_out's request)",
+            f"(the latest sent {order.latest_lead_ms:.2f} ms after the first sold_out's request)",
             "sold_out answers to requests sent before the last seat's request": f"{order.sold_outs_before_a_seat:,} "
             f"of {order.sold_out_answers:,}",
         }
