@@ -9,7 +9,8 @@ Each user carries on from its join answer (wrk's trace: when, and its poll_after
 it had asked every poll_after_seconds since, and is then a small state machine:
 
 - ask (GET .../queue/): `waiting` -> ask again after `poll_after_seconds`; `admitted` -> book at
-  once; `sold_out`, `booked`, `expired`, `closed` -> done;
+  once (the admission was granted at its `admitted_until` less `admission_seconds`: the summary
+  keeps when, and how long after it the user learned it); `sold_out`, `booked`, `expired`, `closed` -> done;
 - book (POST .../reserve/): 201 -> done (a seat); 503 -> again after Retry-After; anything else ->
   done, counted as an admitted user who did not get a seat (API.md: an admitted user who books in
   time gets one);
@@ -35,12 +36,14 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 STATUS = re.compile(rb'"status"\s*:\s*"(\w+)"')
 CODE = re.compile(rb'"code"\s*:\s*"(\w+)"')
 POLL_AFTER = re.compile(rb'"poll_after_seconds"\s*:\s*(\d+)')
 RETRY_AFTER = re.compile(rb"\r\nretry-after:\s*(\d+)", re.IGNORECASE)
+ADMITTED_UNTIL = re.compile(rb'"admitted_until"\s*:\s*"([^"]+)"')
 
 
 @dataclass
@@ -59,6 +62,10 @@ class Tally:
     admitted_refused: Counter = field(default_factory=Counter)  # final non-201 answers to admitted users
     admitted_retries: int = 0  # 503 answers to admitted users' bookings (retried)
     first_admitted_at: float | None = None
+    # When each admission was granted (its admitted_until less admission_seconds) and how long
+    # after that its user asked and learned it.
+    admissions: list[float] = field(default_factory=list)
+    learned_after: list[float] = field(default_factory=list)
     last_seat_at: float | None = None
     last_sold_out_at: float | None = None
     ended: Counter = field(default_factory=Counter)  # how each user's story ended
@@ -88,6 +95,7 @@ class Crowd:
         with open(config["tokens"]) as lines:
             self.tokens = [next(lines).strip().encode() for _ in range(int(config["users"]))]
         self.connections = int(config["connections"])
+        self.admission_seconds = float(config["admission_seconds"])
         self.deadline = time.monotonic() + float(config["deadline_seconds"])
         self.tally = Tally(start=time.time())
         self.left = len(self.tokens)
@@ -189,6 +197,11 @@ class Crowd:
             t.admitted += 1
             now = time.time()
             t.first_admitted_at = now if t.first_admitted_at is None else min(t.first_admitted_at, now)
+            until = ADMITTED_UNTIL.search(body)
+            if until:
+                granted = _epoch(until.group(1).decode()) - self.admission_seconds
+                t.admissions.append(granted)
+                t.learned_after.append((now - granted) * 1000)
             await self.book(user)
         elif place == "sold_out":
             now = time.time()
@@ -251,10 +264,17 @@ class Crowd:
             "admitted_refused": dict(t.admitted_refused),
             "admitted_retries": t.admitted_retries,
             "first_admitted_at": t.first_admitted_at,
+            "first_admission": min(t.admissions, default=None),
+            "last_admission": max(t.admissions, default=None),
+            "learned_after_ms": _percentiles(t.learned_after),
             "last_seat_at": t.last_seat_at,
             "last_sold_out_at": t.last_sold_out_at,
             "ended": {k: v for k, v in t.ended.items() if v},
         }
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _retry_after(headers: bytes) -> float:

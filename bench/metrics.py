@@ -3,7 +3,9 @@
 gunicorn runs with PROMETHEUS_MULTIPROC_DIR, so one GET /metrics adds up every worker
 (prometheus_client's multiprocess mode); /metrics answers loopback without a proxy. Through the
 stack each FastTicket process has its own directory: its /metrics is read straight from it (not
-through nginx, which keeps /metrics off the proxy) and the processes are added up.
+through nginx, which keeps /metrics off the proxy) and the processes are added up. The reading
+after a scenario waits until the requests wrk left in flight are answered (`settled`), so that
+they count in the scenario they belong to.
 
 From reservations/metrics.py's docstring:
 - the lock held per confirmed booking = lock_held_seconds_sum / batch_bookings_sum;
@@ -13,6 +15,7 @@ From reservations/metrics.py's docstring:
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -74,6 +77,20 @@ def read(base_urls: list[str] | str, timeout: float = 10.0) -> Snapshot:
         with urllib.request.urlopen(f"{base}/metrics", timeout=timeout) as answer:
             total = total + parse(answer.read().decode())
     return total
+
+
+def settled(base_urls: list[str] | str, *, interval: float = 0.25, timeout: float = 5.0) -> Snapshot:
+    """Read /metrics until the reserve calls stop moving: wrk stops with requests in flight, which
+    the server still answers (a booking may wait up to BOOKING_LOCK_WAIT) after the scenario ended."""
+    deadline = time.monotonic() + timeout
+    last = read(base_urls)
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = read(base_urls)
+        if now.outcomes == last.outcomes:
+            return now
+        last = now
+    return last
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,14 @@ def _room_rows(run, health: float) -> list:
             None,
             False,
         ),
+        (
+            "waiting room: opening to the last admission granted (s)",
+            room.opening_to_last_admission,
+            ".2f",
+            "(no target)",
+            None,
+            False,
+        ),
         ("waiting room: admitted users who got anything but 201", room.admitted_not_201, ",.0f", "0", 0.0, False),
         (
             "waiting room: last seat to every waiting place told sold_out (s)",
@@ -456,6 +464,10 @@ def _room(run, out: Path) -> list[str]:
         f"{_counts(flow.get('admitted_refused', {}))} ({flow.get('admitted_retries', 0):,} retries)",
         "opening to the first admission seen; to the last seat's 201": f"{_since(first, room.opening)}; "
         f"{_fmt(room.opening_to_last_seat, '.2f')} s",
+        "opening to the first and the last admission granted (admitted_until less admission_seconds)": (
+            f"{_since(flow.get('first_admission'), room.opening)}; {_since(flow.get('last_admission'), room.opening)}"
+        ),
+        "admission granted to its user's ask that learned it, p50 / p99 / max": _ms(flow.get("learned_after_ms", {})),
         "last seat to every waiting place told sold_out": f"{_fmt(room.sold_out_after_last_seat, '.2f')} s "
         f"(the longest poll_after_seconds is {2 * st.users / st.poll_budget:.0f} s)",
         "how the users' stories ended": _counts(flow.get("ended", {})),

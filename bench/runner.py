@@ -329,7 +329,7 @@ class Bench:
             flash_deadline=flash_deadline,
         )
         if direct:
-            result.engine = metrics.Engine.between(before, metrics.read(self.base_url))
+            result.engine = metrics.Engine.between(before, metrics.settled(self.base_url))
         return result
 
     def _warm_up(self) -> None:

@@ -76,7 +76,7 @@ def run(
             result = load(
                 Scenario(name, method, path, expected, connections, duration, tokens), base_url=stack.url, cpu=cpu
             )
-            result.engine = metrics.Engine.between(before, metrics.read(direct))
+            result.engine = metrics.Engine.between(before, metrics.settled(direct))
             found.results.append(result)
         found.healthz, found.booking = found.results
     return found

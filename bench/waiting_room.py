@@ -74,6 +74,11 @@ class WaitingRoom:
         return None if last is None or told is None else max(0.0, told - last)
 
     @property
+    def opening_to_last_admission(self) -> float | None:
+        last = self.flow.get("last_admission")
+        return None if last is None else last - self.opening
+
+    @property
     def admitted_not_201(self) -> int:
         return sum(self.flow.get("admitted_refused", {}).values())
 
@@ -146,6 +151,7 @@ def run_crowd(
                 "tokens": str(tokens_file),
                 "users": room.settings.users,
                 "connections": room.settings.connections,
+                "admission_seconds": room.settings.admission_seconds,
                 "deadline_seconds": deadline,
                 "schedule": schedule,
                 "result": str(result),
