@@ -89,7 +89,7 @@ def warnings(run) -> list[str]:
         if room.floods_done > room.opening:
             found.append(
                 f"waiting room: the joins and the ask flood ended {room.floods_done - room.opening:.1f} s after the "
-                "opening (the joins were slower than the sold-out answers)"
+                "opening (the joins were slower than 0.6 x the sold-out answers)"
             )
         if room.flow.get("unfinished"):
             found.append(f"waiting room: {room.flow['unfinished']} users unfinished at the crowd's deadline")
