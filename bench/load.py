@@ -7,13 +7,30 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
+from bench.metrics import Engine
 from bench.procs import CpuWindow, Owned
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk" / "bench.lua"
 WRK_TIMEOUT = "30s"
+# What "server CPU" adds up (nginx and PgBouncer only run in the scale-out scenario).
+SERVER_COMPONENTS = ("gunicorn", "nginx", "pgbouncer", "postgres", "redis")
+
+
+class Attempt(NamedTuple):
+    """One traced request of a once-mode run (flash sale, joins): times in CLOCK_MONOTONIC ms."""
+
+    sent: float
+    done: float
+    status: int
+    attempt: int  # 1 for the user's first request, 2 after one 503...
+    user: int = 0  # the user's line in the tokens file (1 = first)
+    info: str = ""  # the answer's error code, or the place's status
+    poll_after: int | None = None  # a place's poll_after_seconds
 
 
 @dataclass(frozen=True)
@@ -40,10 +57,12 @@ class Result:
     cpu_seconds: dict[str, float]
     wrapped: int = 0
     samples: dict[str, str] = field(default_factory=dict)
-    trace: list[tuple[float, float, int, int]] = field(default_factory=list)
+    trace: list[Attempt] = field(default_factory=list)
     unanswered: int = 0
     finished_threads: int = 0
     threads: int = 0
+    # The booking engine's figures from /metrics over the scenario (bench.metrics.Engine).
+    engine: Engine | None = None
 
     def rate(self, status: int | None = None) -> float:
         """Responses per second, all or of one status."""
@@ -58,7 +77,7 @@ class Result:
         """CPU milliseconds per answered request, per component and in total."""
         answered = max(1, sum(self.statuses.values()))
         per = {name: seconds * 1000 / answered for name, seconds in self.cpu_seconds.items()}
-        per["server total"] = per["gunicorn"] + per["postgres"] + per["redis"]
+        per["server total"] = sum(per.get(name, 0.0) for name in SERVER_COMPONENTS)
         per["total with wrk"] = per["server total"] + per["wrk"]
         return per
 
@@ -117,13 +136,39 @@ def run(
         str(LUA_SCRIPT),
         base_url + scenario.path,
     ]
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu.start()
-    process = owned.start(args, env=env, log=work_dir / f"{tag}.log", cwd=work_dir)
-    try:
+
+    def watch(process: subprocess.Popen) -> None:
         if scenario.once:
             _stop_when_answered(process, markers=markers, threads=threads, deadline=seconds)
-        process.wait(timeout=seconds + 30)
+
+    log = work_dir / f"{tag}.log"
+    _, used = measured(args, env=env, log=log, cwd=work_dir, owned=owned, cpu=cpu, timeout=seconds + 30, watch=watch)
+    used["wrk"] = used.pop("generator")
+    if not result_file.is_file():
+        raise RuntimeError(f"wrk wrote no result for {tag}; see {work_dir / (tag + '.log')}")
+    return _result(scenario, json.loads(result_file.read_text()), used, threads)
+
+
+def measured(
+    args: list[str],
+    *,
+    env: dict[str, str] | None,
+    log: Path,
+    cwd: Path,
+    owned: Owned,
+    cpu: CpuWindow,
+    timeout: float,
+    watch: Callable[[subprocess.Popen], None] | None = None,
+) -> tuple[int | None, dict[str, float]]:
+    """Run a load generator to its end (killed after `timeout`): its exit code, and the CPU seconds
+    of each component meanwhile, the generator's own (its rusage when reaped) as "generator"."""
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.start()
+    process = owned.start(args, env=env, log=log, cwd=cwd)
+    try:
+        if watch is not None:
+            watch(process)
+        process.wait(timeout=timeout)
     finally:
         if process.poll() is None:
             process.kill()
@@ -131,13 +176,10 @@ def run(
         owned.forget(process.pid)
     used = cpu.stop()
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # wrk's utime+stime, as the kernel accounted it when wrk was reaped.
-    used["wrk"] = (children_after.ru_utime - children_before.ru_utime) + (
+    used["generator"] = (children_after.ru_utime - children_before.ru_utime) + (
         children_after.ru_stime - children_before.ru_stime
     )
-    if not result_file.is_file():
-        raise RuntimeError(f"wrk wrote no result for {tag}; see {work_dir / (tag + '.log')}")
-    return _result(scenario, json.loads(result_file.read_text()), used, threads)
+    return process.returncode, used
 
 
 def _stop_when_answered(process: subprocess.Popen, *, markers: Path, threads: int, deadline: float) -> None:
@@ -155,12 +197,14 @@ def _result(scenario: Scenario, raw: dict, used: dict[str, float], threads: int)
     statuses = {int(code): int(n) for code, n in (raw.get("statuses") or {}).items()}
     trace = []
     for line in raw.get("trace") or []:
-        sent, done, status, attempt = line.split(",")
-        trace.append((float(sent), float(done), int(status), int(attempt)))
+        sent, done, status, attempt, user, info, poll_after = line.split(",")
+        trace.append(
+            Attempt(float(sent), float(done), int(status), int(attempt), int(user), info, int(poll_after or 0) or None)
+        )
     duration = raw["duration_us"] / 1e6
     if scenario.once and trace:
         # The flash sale ends when its last booking is answered, not when wrk is interrupted.
-        duration = max(t[1] for t in trace) / 1000 - min(t[0] for t in trace) / 1000
+        duration = max(t.done for t in trace) / 1000 - min(t.sent for t in trace) / 1000
     return Result(
         scenario=scenario,
         duration=duration,

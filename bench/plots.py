@@ -112,3 +112,38 @@ def cpu_bars(results: list[Result], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def waiting_room(room, path: Path) -> None:
+    """The crowd's flow: asks per second above; seats booked and places told sold_out below."""
+    flow = room.flow
+    fig, (ax, users) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, height_ratios=(3, 2))
+    asks = flow.get("asks_per_second") or []
+    opening = room.opening - flow.get("start", room.opening)
+    ax.plot(range(len(asks)), asks, color=COLOURS["409"], linewidth=1.2, label="asks per second")
+    ax.axhline(room.settings.poll_budget, color="grey", linestyle=":", linewidth=1, label="QUEUE_POLL_BUDGET")
+    ax.set_ylabel("asks per second")
+    ax.set_title(f"Waiting room: {room.settings.users:,} users for {room.settings.seats:,} seats")
+    told = users.twinx()
+    for axis, name, colour, label in (
+        (users, "seats_per_second", COLOURS["201"], "seats booked"),
+        (told, "sold_out_per_second", COLOURS["other"], "places told sold_out (right axis)"),
+    ):
+        running, total = [], 0
+        for n in flow.get(name) or []:
+            total += n
+            running.append(total)
+        axis.plot(range(len(running)), running, color=colour, linewidth=1.6, label=label)
+    users.set_ylim(0, room.settings.seats * 1.1)
+    users.set_ylabel("seats booked")
+    told.set_ylabel("places told sold_out")
+    users.set_xlabel("seconds since the crowd started")
+    for axis in (ax, users):
+        axis.axvline(opening, color="black", linestyle="--", linewidth=1, label="opening" if axis is ax else None)
+        axis.grid(alpha=0.3)
+    handles = ax.get_legend_handles_labels()[0] + users.get_legend_handles_labels()[0]
+    handles += told.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

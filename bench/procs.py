@@ -64,12 +64,15 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def classify(stats: dict[int, Stat], *, gunicorn_pid: int, database: str) -> dict[int, str]:
-    """Name the component of each process that matters: gunicorn, postgres (ours or shared), redis."""
+def classify(stats: dict[int, Stat], *, roots: dict[int, str], database: str) -> dict[int, str]:
+    """Name the component of each process that matters: the roots (gunicorn masters, nginx,
+    PgBouncer) and their children, postgres (ours or shared), redis."""
     components = {}
     for pid, stat in stats.items():
-        if pid == gunicorn_pid or stat.ppid == gunicorn_pid:
-            components[pid] = "gunicorn"
+        if pid in roots:
+            components[pid] = roots[pid]
+        elif stat.ppid in roots:
+            components[pid] = roots[stat.ppid]
         elif stat.comm == "redis-server":
             components[pid] = "redis"
         elif stat.comm == "postgres":
@@ -85,13 +88,15 @@ def classify(stats: dict[int, Stat], *, gunicorn_pid: int, database: str) -> dic
 class CpuWindow:
     """CPU seconds each component used between start() and stop(), by /proc deltas per pid.
 
-    `postgres` is the postmaster, its shared helpers (WAL writer, checkpointer...) and the backends
-    of the benchmark database; backends of other databases (other sessions) are reported apart.
-    The gunicorn master's cutime+cstime count too, so a worker that exits (max_requests) is not lost;
-    a PostgreSQL backend that exits inside the window loses its last CPU time (ours persist).
+    `roots` names the processes the run started (a gunicorn master: "gunicorn"; through the
+    stack also nginx's master and PgBouncer); their children count with them. `postgres` is the
+    postmaster, its shared helpers (WAL writer, checkpointer...) and the backends of the benchmark
+    database; backends of other databases (other sessions) are reported apart. A root's
+    cutime+cstime count too, so a worker that exits (max_requests) is not lost; a PostgreSQL
+    backend that exits inside the window loses its last CPU time (ours persist).
     """
 
-    gunicorn_pid: int
+    roots: dict[int, str]
     database: str
     _before: dict[int, Stat] = field(default_factory=dict)
 
@@ -100,12 +105,12 @@ class CpuWindow:
 
     def stop(self) -> dict[str, float]:
         after = read_stats()
-        components = classify(after, gunicorn_pid=self.gunicorn_pid, database=self.database)
-        used = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "postgres-other-db": 0.0}
+        components = classify(after, roots=self.roots, database=self.database)
+        used = dict.fromkeys(("gunicorn", "postgres", "redis", "postgres-other-db", *self.roots.values()), 0.0)
         for pid, component in components.items():
             before = self._before.get(pid)
             same = before is not None and before.comm == after[pid].comm
             used[component] += max(0.0, after[pid].cpu_seconds - (before.cpu_seconds if same else 0.0))
-            if pid == self.gunicorn_pid:
+            if pid in self.roots:
                 used[component] += max(0.0, after[pid].children_seconds - (before.children_seconds if same else 0.0))
         return used

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import analysis, checks, load, plots, procs, profiling, report, seed
+from bench import analysis, checks, load, metrics, plots, procs, profiling, report, scale, seed, waiting_room
 from scripts import harness
 from scripts.harness import database, processes, redis_keys
 
@@ -45,6 +45,15 @@ class Options:
     profile: bool
     warmup: bool
     max_requests: int
+    # The scale-out scenario (None: not run): sync workers per FastTicket process of the stack.
+    stack_workers: int | None = 2
+    # The waiting-room scenario (None: not run).
+    crowd: waiting_room.Settings | None = None
+
+    @property
+    def level(self) -> int:
+        """The concurrency the ratios are taken at: 64, or the highest level run."""
+        return 64 if 64 in self.connections else max(self.connections)
 
 
 @dataclass
@@ -62,6 +71,10 @@ class Run:
     flash: load.Result | None = None
     sale: analysis.FlashSale | None = None
     flash_db: tuple[int, int] = (0, 0)
+    room: waiting_room.WaitingRoom | None = None
+    stack: scale.ScaleOut | None = None
+    # issued_count and confirmed reservations of each booking scenario's ticket, by scenario name and level.
+    hot_db: dict[str, tuple[int, int]] = field(default_factory=dict)
     invariants: tuple[int, str] = (1, "not run")
     round_trips: list[profiling.RoundTrips] = field(default_factory=list)
     profiles: list[profiling.Profile] = field(default_factory=list)
@@ -82,6 +95,9 @@ def run(options: Options) -> int:
         bench.prepare()
         bench.scenarios()
         bench.flash_sale()
+        bench.waiting_room()
+        bench.single_server_done()
+        bench.scale_out()
         bench.finish()
     finally:
         bench.clean_up()
@@ -110,15 +126,19 @@ class Bench:
         listener = harness.bound_socket()
         port = listener.getsockname()[1]
         self.env = server_env(options, port)
+        # /metrics adds up every worker (prometheus_client's multiprocess mode); only the server
+        # writes there (the seeding process books the sold-out ticket's seat without it).
+        self.server_env = {**self.env, "PROMETHEUS_MULTIPROC_DIR": str(self.work_dir / "metrics")}
         shown = {k: v for k, v in self.env.items() if k.startswith(("DJANGO_", "THROTTLE_", "REDIS_", "JWT_"))}
         shown["DATABASE_URL"] = self.env["DATABASE_URL"]
+        shown["PROMETHEUS_MULTIPROC_DIR"] = "<the run's work dir>/metrics"
         shown["DJANGO_SECRET_KEY"] = "<random, 50 bytes>"
         self.run = Run(options, stamp, port, shown, gunicorn_settings(self.env))
         self.owned = procs.Owned()
         self.db_created = False
         self.server = harness.Gunicorn(
             log_path=self.work_dir / "gunicorn.log",
-            env=self.env,
+            env=self.server_env,
             workers=options.workers,
             config=GUNICORN_CONF,
             ready_path="/readyz",
@@ -150,7 +170,7 @@ class Bench:
         seed.close_connections()
         self.server.wait_until_ready()
         _log(f"gunicorn {self.server.pid} ready with workers {self.server.worker_pids()}")
-        self.cpu = procs.CpuWindow(gunicorn_pid=self.server.pid, database=o.db_name)
+        self.cpu = procs.CpuWindow(roots={self.server.pid: "gunicorn"}, database=o.db_name)
         if o.warmup:
             self._warm_up()
 
@@ -176,11 +196,88 @@ class Bench:
         _log(_line(self.run.flash))
         self.run.flash_db = seed.confirmed_seats(self.tickets["flash"])
 
+    def waiting_room(self) -> None:
+        """A crowd joins a sale with a waiting room before it opens, asks, then follows its places and books."""
+        settings = self.options.crowd
+        if settings is None:
+            return
+        o = self.options
+        sold_out = _result(self.run.results, "sold-out", o.level)
+        opens_in = waiting_room.opens_in(settings, join_rate=sold_out.rate(409), ask_seconds=o.duration)
+        ticket = self.tickets["waiting-room"] = seed.waiting_room_ticket(
+            title="Waiting-room sale",
+            quantity=settings.seats,
+            admit_per_minute=settings.admit_per_minute,
+            admission_seconds=settings.admission_seconds,
+            opens_in=opens_in,
+        )
+        seed.close_connections()
+        room = self.run.room = waiting_room.WaitingRoom(settings, opening=time.time() + opens_in)
+        _log(f"waiting room: the sale opens in {opens_in:.1f} s; the crowd joins its queue")
+        path = f"/api/v1/tickets/{ticket}/queue/"
+        join = load.Scenario("queue-join", "POST", path, 201, o.level, 0, True, settings.users, True)
+        room.join = self._load(join, flash_deadline=max(120, settings.users / 20))
+        _log(_line(room.join))
+        ask = load.Scenario("queue-ask", "GET", path, 200, o.level, o.duration, True, settings.users)
+        room.ask = self._load(ask)
+        room.floods_done = time.time()
+        _log(_line(room.ask))
+        waiting_room.run_crowd(
+            room,
+            base_url=self.base_url,
+            ticket_id=ticket,
+            tokens_file=self.run.seeded.tokens_file,
+            schedule=waiting_room.schedule_of(room.join, settings.users),
+            work_dir=self.work_dir,
+            owned=self.owned,
+            cpu=self.cpu,
+        )
+        room.db = seed.confirmed_seats(ticket)
+        _log(
+            f"waiting room: {room.seats_sold} seats, the last {_seconds(room.opening_to_last_seat)} after the "
+            f"opening; every place told sold_out {_seconds(room.sold_out_after_last_seat)} after it; "
+            f"{room.admitted_not_201} admitted users without a seat"
+        )
+
+    def single_server_done(self) -> None:
+        """Count round trips in process, read the booking tickets back, stop the single gunicorn."""
+        r = self.run
+        r.round_trips = _round_trips(self.tickets, self.options)
+        for result in r.results:
+            if result.scenario.name == "booking":
+                r.hot_db[f"booking c{result.scenario.connections}"] = seed.confirmed_seats(
+                    self.tickets[f"hot-{result.scenario.connections}"]
+                )
+        seed.close_connections()
+        self.server.stop()
+
+    def scale_out(self) -> None:
+        """The hot-ticket booking and /healthz through nginx and three FastTicket processes."""
+        o = self.options
+        if o.stack_workers is None:
+            return
+        _log(f"scale-out: starting the stack (nginx, 3 x {o.stack_workers} workers, PgBouncer)")
+        self.run.stack = scale.run(
+            env=self.env,
+            redis_url=o.redis_url,
+            redis_prefix=o.redis_prefix,
+            work_dir=self.work_dir,
+            workers=o.stack_workers,
+            connections=o.level,
+            duration=o.duration,
+            hot_ticket=self.tickets["hot-stack"],
+            database=o.db_name,
+            load=self._load,
+            warm_up=o.warmup,
+        )
+        for result in self.run.stack.results:
+            _log(_line(result))
+        self.run.hot_db["stack booking"] = seed.confirmed_seats(self.tickets["hot-stack"])
+        seed.close_connections()
+
     def finish(self) -> None:
         """Count round trips, stop the server, check the invariants, write plots and the report."""
         r = self.run
-        r.round_trips = _round_trips(self.tickets, self.options)
-        seed.close_connections()
         self.server.stop()
         self.owned.stop_all()
         r.invariants = self._manage("check_invariants")
@@ -210,17 +307,30 @@ class Bench:
         done = processes.manage(*args, env=self.env, timeout=600)
         return done.returncode, processes.output_of(done)
 
-    def _load(self, scenario: load.Scenario, flash_deadline: float = 0.0) -> load.Result:
-        return load.run(
+    def _load(
+        self,
+        scenario: load.Scenario,
+        flash_deadline: float = 0.0,
+        *,
+        base_url: str | None = None,
+        cpu: procs.CpuWindow | None = None,
+    ) -> load.Result:
+        """Run a scenario with wrk; against the single gunicorn, with the engine's figures from /metrics."""
+        direct = base_url is None
+        before = metrics.read(self.base_url) if direct else None
+        result = load.run(
             scenario,
-            base_url=self.base_url,
+            base_url=base_url or self.base_url,
             tokens_file=self.run.seeded.tokens_file,
             work_dir=self.work_dir,
             owned=self.owned,
-            cpu=self.cpu,
+            cpu=cpu or self.cpu,
             threads=os.cpu_count() or 2,
             flash_deadline=flash_deadline,
         )
+        if direct:
+            result.engine = metrics.Engine.between(before, metrics.settled(self.base_url))
+        return result
 
     def _warm_up(self) -> None:
         """Let every worker import and connect before anything is measured."""
@@ -260,6 +370,7 @@ def server_env(options: Options, port: int) -> dict[str, str]:
         BENCH_GUNICORN_BIND=f"127.0.0.1:{port}",
         BENCH_GUNICORN_WORKERS=str(options.workers),
         BENCH_GUNICORN_MAX_REQUESTS=str(options.max_requests),
+        QUEUE_POLL_BUDGET=str(options.crowd.poll_budget) if options.crowd else None,
     )
 
 
@@ -287,6 +398,7 @@ def _tickets(options: Options) -> dict[str, str]:
     tickets["warmup"] = seed.ticket(title="Warm-up", quantity=MAX_QUANTITY)
     tickets["sold-out"] = seed.sold_out_ticket(title="Sold out")
     tickets["flash"] = seed.ticket(title="Flash sale", quantity=options.flash_seats)
+    tickets["hot-stack"] = seed.ticket(title="Hot ticket (through the stack)", quantity=MAX_QUANTITY)
     return tickets
 
 
@@ -341,6 +453,9 @@ def _plots(run: Run, out: Path, base: str) -> dict[str, Path]:
     paths = {"scenarios": out / f"{base}-scenarios.png", "cpu": out / f"{base}-cpu.png"}
     plots.scenario_bars(run.results, paths["scenarios"])
     plots.cpu_bars(run.results + ([run.flash] if run.flash else []), paths["cpu"])
+    if run.room is not None and run.room.flow:
+        paths["waiting-room"] = out / f"{base}-waiting-room.png"
+        plots.waiting_room(run.room, paths["waiting-room"])
     if run.sale is not None and run.sale.attempts:
         paths["flash-throughput"] = out / f"{base}-flash-throughput.png"
         paths["flash-latency"] = out / f"{base}-flash-latency.png"
@@ -357,6 +472,14 @@ def _line(result: load.Result) -> str:
         f"p50 {result.latency_ms['p50']:7.1f} ms  p99 {result.latency_ms['p99']:7.1f} ms  [{statuses}]  "
         f"server CPU {cpu['server total']:.2f} ms/req"
     )
+
+
+def _result(results: list[load.Result], name: str, connections: int) -> load.Result:
+    return next(r for r in results if r.scenario.name == name and r.scenario.connections == connections)
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.2f} s"
 
 
 def _log(message: str) -> None:

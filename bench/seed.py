@@ -54,14 +54,31 @@ def users_with_tokens(*, count: int, tokens_file: Path) -> Seeded:
     return Seeded(tokens_file=tokens_file, users=count, seconds=time.monotonic() - started)
 
 
-def ticket(*, title: str, quantity: int) -> str:
-    """Create an on-sale ticket through the service and return its id."""
+def ticket(*, title: str, quantity: int, **fields: object) -> str:
+    """Create a ticket through the service (on sale unless `fields` say otherwise) and return its id."""
     from django.utils import timezone
 
     from tickets.services import ticket_create
 
-    created = ticket_create(title=title, quantity=quantity, event_time=timezone.now() + timedelta(days=30))
+    created = ticket_create(title=title, quantity=quantity, event_time=timezone.now() + timedelta(days=30), **fields)
     return str(created.pk)
+
+
+def waiting_room_ticket(
+    *, title: str, quantity: int, admit_per_minute: int, admission_seconds: int, opens_in: float
+) -> str:
+    """Create a ticket with a waiting room whose sale opens `opens_in` seconds from now (its queue
+    is open already while that is within QUEUE_OPENS_MINUTES, 30 by default)."""
+    from django.utils import timezone
+
+    return ticket(
+        title=title,
+        quantity=quantity,
+        sale_starts_at=timezone.now() + timedelta(seconds=opens_in),
+        waiting_room=True,
+        admit_per_minute=admit_per_minute,
+        admission_seconds=admission_seconds,
+    )
 
 
 def sold_out_ticket(*, title: str) -> str:

@@ -5,14 +5,17 @@
 --   BENCH_TOKEN_LIMIT  use only the first N tokens of the file
 --   BENCH_THREADS      wrk's -t: thread i takes the tokens whose line number is i modulo it
 --   BENCH_RESULT       where done() writes the run's JSON summary
---   BENCH_ONCE         "1": the flash sale (run it with one thread). Each token books once; a 503
+--   BENCH_ONCE         "1": the flash sale and the waiting room's joins (run it with one thread).
+--                      Each token sends the request once (books, or joins the queue); a 503
 --                      is retried (up to BENCH_RETRIES times); every booking is traced; once no
 --                      user is left to send, connections send GET /healthz instead; the thread
 --                      stops when its bookings are answered and writes BENCH_MARKERS/done-<thread>
 --
 -- The statuses are counted in response(), latency percentiles come from wrk's own histogram, and
--- in flash mode the per-request trace (send and completion time, status) is matched through the
--- X-Request-ID header, which the service echoes.
+-- in flash mode the per-request trace is matched through the X-Request-ID header, which the
+-- service echoes: one line per answer, "sent ms,done ms,status,attempt,token line,info,poll after"
+-- (CLOCK_MONOTONIC; info is the error's code or the place's status; poll after a place's
+-- poll_after_seconds).
 
 local ffi = require("ffi")
 ffi.cdef[[
@@ -92,7 +95,7 @@ end
 counts, samples, trace = {}, {}, {}
 wrapped, fillers, outstanding, finished = 0, 0, 0, false
 
-local tokens, requests, index = {}, {}, 0
+local tokens, token_lines, requests, index = {}, {}, {}, 0
 local queue, head, tail, attempts, inflight, seq = {}, 1, 0, {}, {}, 0
 local retries = tonumber(os.getenv("BENCH_RETRIES") or "5")
 local filler_request
@@ -121,7 +124,10 @@ function init(args)
     for line in io.lines(path) do
       line_no = line_no + 1
       if limit > 0 and line_no > limit then break end
-      if (line_no - 1) % nthreads == thread_id then table.insert(tokens, line) end
+      if (line_no - 1) % nthreads == thread_id then
+        table.insert(tokens, line)
+        table.insert(token_lines, line_no)
+      end
     end
   end
   filler_request = wrk.format("GET", "/healthz", headers_for(nil, nil))
@@ -133,6 +139,14 @@ function init(args)
   else
     requests[1] = wrk.format(method, nil, headers_for(nil, nil), body_for())
   end
+end
+
+-- What the trace keeps of an answer's body: the error's code (or a place's status) and a place's
+-- poll_after_seconds, e.g. "sold_out," or "waiting,3".
+local function answer_info(body)
+  body = body or ""
+  local info = string.match(body, '"code"%s*:%s*"([%w_]+)"') or string.match(body, '"status"%s*:%s*"([%w_]+)"')
+  return (info or "") .. "," .. (string.match(body, '"poll_after_seconds"%s*:%s*(%d+)') or "")
 end
 
 local function count(status, body)
@@ -180,7 +194,8 @@ if once then
     outstanding = outstanding - 1
     local token_index, sent = entry[1], entry[2]
     attempts[token_index] = attempts[token_index] + 1
-    table.insert(trace, string.format("%.3f,%.3f,%d,%d", sent, now_ms(), status, attempts[token_index]))
+    table.insert(trace, string.format("%.3f,%.3f,%d,%d,%d,%s", sent, now_ms(), status, attempts[token_index],
+      token_lines[token_index], answer_info(body)))
     count(status, body)
     if status == 503 and attempts[token_index] <= retries then
       tail = tail + 1
