@@ -148,7 +148,8 @@ _SELECT_ACCOUNT_TICKET_AND_HELD = f"""
       FROM {_U} u LEFT JOIN {_T} t ON t.id = %s
      WHERE u.id = %s
 """  # noqa: S608
-_SETTLE_LOCK = f"SELECT set_config('lock_timeout', %s, true); SELECT 1 FROM {_T} WHERE id = %s FOR UPDATE OF {_T}"  # noqa: S608
+_SETTLE_BOUND = "SELECT set_config('lock_timeout', %s, true)"
+_LOCK_TICKET = f"SELECT 1 FROM {_T} WHERE id = %s FOR UPDATE OF {_T}"  # noqa: S608
 # The booking's reservation if it was booked, else its withdrawal, in one statement.
 _SETTLE = f"""
     WITH found AS (
@@ -479,10 +480,18 @@ def booking_settle(*, ticket_id: str, entry: Entry) -> Outcome:
     batch skips it.
     """
     now = timezone.now()
-    with transaction.atomic(durable=True), busy_on_lock_timeout(), connection.cursor() as cursor:
-        cursor.execute(_SETTLE_LOCK, [f"{SETTLE_LOCK_MS}ms", ticket_id])
-        cursor.execute(_SETTLE, [entry.rid, entry.rid, ticket_id, now])
-        row = cursor.fetchone()
+    with (
+        busy_on_lock_timeout(),
+        _pipeline(),
+        transaction.atomic(durable=True),
+        connection.cursor() as bound,
+        connection.cursor() as locked,
+        connection.cursor() as settle,
+    ):
+        bound.execute(_SETTLE_BOUND, [f"{SETTLE_LOCK_MS}ms"])
+        locked.execute(_LOCK_TICKET, [ticket_id])
+        settle.execute(_SETTLE, [entry.rid, entry.rid, ticket_id, now])
+        row = settle.fetchone()
     if row is None:
         return Outcome(answer_refused(Busy(retry_after=1)), code="busy")
     reserved_at, title, event_time = row
