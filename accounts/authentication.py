@@ -32,6 +32,7 @@ from rest_framework_simplejwt.tokens import Token
 
 from accounts.models import User
 from accounts.tokens import PASSWORD_CHANGED, PASSWORD_VERSION_CLAIM
+from fastticket.sql import columns, table
 
 _MAX_ENTRIES = 50_000
 _cache: dict[str, tuple[float, User]] = {}
@@ -40,9 +41,11 @@ _tokens: dict[bytes, tuple[float, Token]] = {}
 _cache_lock = threading.Lock()
 
 
+# Every concrete field, so the loaded user is whole (a new column is read without a change here).
 _COLUMNS = [field.attname for field in User._meta.concrete_fields]
 _SELECT_USER = (
-    f"SELECT {', '.join(connection.ops.quote_name(c) for c in _COLUMNS)} FROM {User._meta.db_table} WHERE id = %s"  # noqa: S608 (model's own names)
+    f"SELECT {columns(User, *(field.name for field in User._meta.concrete_fields))}"  # noqa: S608 (model's own names)
+    f" FROM {table(User)} WHERE id = %s"
 )
 
 

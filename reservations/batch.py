@@ -50,7 +50,8 @@ from fastticket.errors import (
     TicketNotFound,
     Unavailable,
 )
-from reservations.idempotency import IDEMPOTENCY_TTL, idempotency_replay
+from fastticket.sql import columns, require_transaction, table
+from reservations.idempotency import IDEMPOTENCY_INSERT_COLUMNS, IDEMPOTENCY_TTL, idempotency_replay
 from reservations.line import Entry
 from reservations.models import BookingWithdrawal, IdempotencyRecord, Reservation, ReservationStatus
 from reservations.serializers import reservation_representation
@@ -70,15 +71,7 @@ SETTLE_LOCK_MS = 750
 LOCK_WAIT_PAST_DEADLINE_MS = 150
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _columns(model, *names: str) -> str:
-    return ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in names)
-
-
-_T, _R, _W, _K = _table(Ticket), _table(Reservation), _table(BookingWithdrawal), _table(IdempotencyRecord)
+_T, _R, _W, _K = table(Ticket), table(Reservation), table(BookingWithdrawal), table(IdempotencyRecord)
 _TICKET_COLUMNS = (
     "title",
     "quantity",
@@ -91,15 +84,17 @@ _TICKET_COLUMNS = (
     "queue_generation",
     "sale_version",
 )
-# The columns the batch's INSERT writes, in its order; a test fails when the model has others.
+# The columns each INSERT writes, in its order; tests/reservations/test_raw_sql.py fails when the
+# model has others.
 RESERVATION_INSERT_COLUMNS = ("id", "user", "ticket", "status", "reserved_at", "cancelled_at")
+WITHDRAWAL_INSERT_COLUMNS = ("id", "ticket_id", "created_at")
 
 _BOUNDS = "SELECT set_config('lock_timeout', %s, true), set_config('idle_in_transaction_session_timeout', %s, true)"
 # What `Ticket.objects.select_for_update(of=("self",)).get(pk=...)` sends, for the columns the checks need.
-_SELECT_TICKET_FOR_UPDATE = f"SELECT {_columns(Ticket, *_TICKET_COLUMNS)} FROM {_T} WHERE id = %s FOR UPDATE OF {_T}"  # noqa: S608 (the models' names, never input)
+_SELECT_TICKET_FOR_UPDATE = f"SELECT {columns(Ticket, *_TICKET_COLUMNS)} FROM {_T} WHERE id = %s FOR UPDATE OF {_T}"  # noqa: S608 (the models' names, never input)
 _SELECT_HELD_AND_WITHDRAWN = f"""
-    SELECT {_columns(Reservation, "user")}, id FROM {_R}
-     WHERE {_columns(Reservation, "ticket")} = %s AND {_columns(Reservation, "user")} = ANY(%s::uuid[])
+    SELECT {columns(Reservation, "user")}, id FROM {_R}
+     WHERE {columns(Reservation, "ticket")} = %s AND {columns(Reservation, "user")} = ANY(%s::uuid[])
        AND status = '{CONFIRMED}'
     UNION ALL
     SELECT NULL, id FROM {_W} WHERE id = ANY(%s::uuid[])
@@ -108,7 +103,7 @@ _SELECT_HELD_AND_WITHDRAWN = f"""
 # holds makes this statement wait for it, then not return it. Sorted, so two batches claiming the
 # same keys take them in one order and cannot deadlock.
 _CLAIM_KEYS = f"""
-    INSERT INTO {_K} ({_columns(IdempotencyRecord, "user", "key", "ticket_id", "status_code", "body", "created_at")})
+    INSERT INTO {_K} ({columns(IdempotencyRecord, *IDEMPOTENCY_INSERT_COLUMNS)})
     SELECT user_id, key, %s, 0, '', %s FROM unnest(%s::uuid[], %s::text[]) AS k(user_id, key)
     ON CONFLICT (user_id, key) DO UPDATE SET ticket_id = EXCLUDED.ticket_id, status_code = 0, body = '',
            created_at = EXCLUDED.created_at
@@ -127,7 +122,7 @@ _FORGET_CLAIMS = f"""
 # The reservations and `issued_count = issued_count + n` in one statement: both or neither.
 _INSERT_RESERVATIONS_AND_COUNT = f"""
     WITH booked AS (
-        INSERT INTO {_R} ({_columns(Reservation, *RESERVATION_INSERT_COLUMNS)})
+        INSERT INTO {_R} ({columns(Reservation, *RESERVATION_INSERT_COLUMNS)})
         SELECT id, user_id, %s, '{CONFIRMED}', reserved_at, NULL
           FROM unnest(%s::uuid[], %s::uuid[], %s::timestamptz[]) AS v(id, user_id, reserved_at)
         RETURNING 1
@@ -135,15 +130,15 @@ _INSERT_RESERVATIONS_AND_COUNT = f"""
     UPDATE {_T} SET issued_count = issued_count + (SELECT count(*) FROM booked), sale_version = sale_version + 1
      WHERE id = %s
 """  # noqa: S608
-_U = _table(User)
+_U = table(User)
 # A booking's first statement, without any lock: the caller's account (as authentication would
 # read it), the ticket row and the caller's confirmed reservation of it. Every refusal but
 # not_admitted is decided from it exactly (a consistent snapshot), before any Redis call.
 _SELECT_ACCOUNT_TICKET_AND_HELD = f"""
-    SELECT u.{_columns(User, "is_active")}, u.{_columns(User, "password_version")}, t.id,
-           {", ".join(f"t.{column}" for column in _columns(Ticket, *_TICKET_COLUMNS).split(", "))},
+    SELECT u.{columns(User, "is_active")}, u.{columns(User, "password_version")}, t.id,
+           {", ".join(f"t.{column}" for column in columns(Ticket, *_TICKET_COLUMNS).split(", "))},
            (SELECT r.id FROM {_R} r
-             WHERE r.{_columns(Reservation, "ticket")} = t.id AND r.{_columns(Reservation, "user")} = u.id
+             WHERE r.{columns(Reservation, "ticket")} = t.id AND r.{columns(Reservation, "user")} = u.id
                AND r.status = '{CONFIRMED}' LIMIT 1)
       FROM {_U} u LEFT JOIN {_T} t ON t.id = %s
      WHERE u.id = %s
@@ -154,10 +149,11 @@ _LOCK_TICKET = f"SELECT 1 FROM {_T} WHERE id = %s FOR UPDATE OF {_T}"  # noqa: S
 _SETTLE = f"""
     WITH found AS (
         SELECT r.reserved_at, t.title, t.event_time
-          FROM {_R} r JOIN {_T} t ON t.id = r.{_columns(Reservation, "ticket")}
+          FROM {_R} r JOIN {_T} t ON t.id = r.{columns(Reservation, "ticket")}
          WHERE r.id = %s AND r.status = '{CONFIRMED}'
     ), withdrawn AS (
-        INSERT INTO {_W} (id, ticket_id, created_at) SELECT %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM found)
+        INSERT INTO {_W} ({columns(BookingWithdrawal, *WITHDRAWAL_INSERT_COLUMNS)})
+        SELECT %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM found)
         ON CONFLICT (id) DO NOTHING
     )
     SELECT reserved_at, title, event_time FROM found
@@ -259,6 +255,7 @@ def booking_batch_book(*, ticket_id: str, entries: Sequence[Entry], redis_up: bo
         with busy_on_lock_timeout(), _pipeline(), transaction.atomic(durable=True):
             with connection.cursor() as bounds, connection.cursor() as locked, connection.cursor() as held:
                 claims = connection.cursor()
+                require_transaction()
                 bounds.execute(_BOUNDS, [f"{_lock_timeout_ms(entries)}ms", f"{idle_ms}ms"])
                 locked.execute(_SELECT_TICKET_FOR_UPDATE, [ticket_id])
                 held.execute(_SELECT_HELD_AND_WITHDRAWN, [ticket_id, users, [entry.rid for entry in entries]])
@@ -488,6 +485,7 @@ def booking_settle(*, ticket_id: str, entry: Entry) -> Outcome:
         connection.cursor() as locked,
         connection.cursor() as settle,
     ):
+        require_transaction()
         bound.execute(_SETTLE_BOUND, [f"{SETTLE_LOCK_MS}ms"])
         locked.execute(_LOCK_TICKET, [ticket_id])
         settle.execute(_SETTLE, [entry.rid, entry.rid, ticket_id, now])
