@@ -143,6 +143,16 @@ _SELECT_ACCOUNT_TICKET_AND_HELD = f"""
       FROM {_U} u LEFT JOIN {_T} t ON t.id = %s
      WHERE u.id = %s
 """  # noqa: S608
+# A join's one statement: the caller's account and confirmed reservation of the ticket (no ticket
+# row: the waiting room's checks read the ticket's mirror in Redis).
+_SELECT_ACCOUNT_AND_HELD = f"""
+    SELECT u.{columns(User, "is_active")}, u.{columns(User, "password_version")},
+           (SELECT r.id FROM {_R} r
+             WHERE r.{columns(Reservation, "ticket")} = %s AND r.{columns(Reservation, "user")} = u.id
+               AND r.status = '{CONFIRMED}' LIMIT 1)
+      FROM {_U} u
+     WHERE u.id = %s
+"""  # noqa: S608
 _SETTLE_BOUND = "SELECT set_config('lock_timeout', %s, true)"
 _LOCK_TICKET = f"SELECT 1 FROM {_T} WHERE id = %s FOR UPDATE OF {_T}"  # noqa: S608
 # The booking's reservation if it was booked, else its withdrawal, in one statement.
@@ -462,6 +472,17 @@ def booking_read(*, ticket_id: str, user_id: str) -> Read:
     is_active, password_version, found_ticket, *columns, held = row
     ticket = None if found_ticket is None else _ticket(ticket_id, columns)
     return Read((True, is_active, password_version), ticket, None if held is None else str(held))
+
+
+def account_and_seat_read(*, ticket_id: str, user_id: str) -> Read:
+    """Read the caller's account and the caller's seat of the ticket, not the ticket (one statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_ACCOUNT_AND_HELD, [ticket_id, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return Read((False, False, -1), None, None)
+    is_active, password_version, held = row
+    return Read((True, is_active, password_version), None, None if held is None else str(held))
 
 
 def booking_one(*, ticket_id: str, entry: Entry) -> Outcome:

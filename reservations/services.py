@@ -59,6 +59,7 @@ from fastticket.errors import (
 from reservations import metrics
 from reservations.batch import (
     Outcome,
+    account_and_seat_read,
     answer_raise,
     answer_refused,
     booking_batch_book,
@@ -324,18 +325,20 @@ def reservation_cancel(*, user: User, reservation_id: UUID | str) -> Reservation
 # The waiting room -------------------------------------------------------------------------------
 
 
-def queue_join(*, user: User, ticket_id: UUID | str) -> tuple[Place, bool]:
+def queue_join(*, user: User | TokenBearer, ticket_id: UUID | str) -> tuple[Place, bool]:
     """Join the ticket's waiting room at the back; return the place and whether it is new.
 
     A caller who holds a place that has not ended gets it back as it is: joining twice never
     moves anyone. Refusals in API.md's order for joining: no_waiting_room, sale_not_open,
-    sale_closed, already_reserved, sold_out. Reads no table but the caller's reservation.
+    sale_closed, already_reserved, sold_out. Reads, in one statement, only the caller's account
+    (a TokenBearer's is checked here, as booking checks it) and reservation of the ticket.
     """
-    held = (
-        Reservation.objects.filter(ticket_id=ticket_id, user=user, status=ReservationStatus.CONFIRMED)
-        .values_list("id", flat=True)
-        .first()
-    )
+    read = account_and_seat_read(ticket_id=str(ticket_id), user_id=str(user.pk))
+    found, is_active, password_version = read.account
+    refusal = caller_refusal(user, found=found, is_active=is_active, password_version=password_version)
+    if refusal is not None:
+        raise refusal
+    held = read.held
     joined = with_mirror(
         ticket_id,
         lambda: room_join(ticket_id=ticket_id, user_id=user.pk, holds_reservation=held is not None),

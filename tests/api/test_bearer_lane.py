@@ -3,16 +3,21 @@
 import io
 import json
 import sys
+from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
+from django.db.models import F
+from django.utils import timezone
 
 from fastticket.handlers import FastTicketWSGIHandler
+from reservations.selectors import queue_stats
 from reservations.services import reservation_create
 from tests.factories import access_token, make_ticket, make_user
+from tests.reservations.waiting_room import queue_url, room_ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +135,27 @@ def test_a_deactivated_user_s_token_is_refused_by_reserve_without_a_cached_user(
 
     assert answer["status"].startswith("401"), answer
     assert json.loads(answer["body"]) == {"detail": "User is inactive", "code": "authentication_failed"}
+
+
+@pytest.mark.parametrize("change", ["deactivated", "password_changed", "deleted"])
+def test_a_join_refuses_a_token_whose_account_changed_as_the_full_chain_does(change):
+    """Joining reads no user on its own either (BearerJWTAuthentication): its one statement checks the account."""
+    ticket = room_ticket(sale_starts_at=timezone.now() + timedelta(minutes=5))
+    carol = make_user("carol")
+    token = access_token(carol)
+    users = type(carol).objects.filter(pk=carol.pk)
+    if change == "deactivated":
+        users.update(is_active=False)
+    elif change == "password_changed":
+        users.update(password_version=F("password_version") + 1)
+    else:
+        users.delete()
+
+    joined = _call(FastTicketWSGIHandler(), "POST", queue_url(ticket.pk), token=token)
+    # What every other endpoint answers this token: the user is loaded and checked.
+    me = _call(FastTicketWSGIHandler(), "GET", "/api/v1/auth/me/", token=token)
+
+    assert joined["status"].startswith("401"), joined
+    assert json.loads(joined["body"]) == json.loads(me["body"])
+    assert me["status"].startswith("401")
+    assert sum(queue_stats(ticket=ticket).values()) == 0, "a refused join took a place"
