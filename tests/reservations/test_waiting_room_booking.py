@@ -290,7 +290,8 @@ def test_a_lower_admission_rate_applies_from_then_on_and_keeps_the_turns_that_ca
     turns_before = int((sending - first).total_seconds()) + 1
     assert turns_before >= 3
     before = [at for at in times if at <= sending]
-    assert before == [first + timedelta(seconds=n) for n in range(turns_before)], "the turns before the change were lost"
+    expected = [first + timedelta(seconds=n) for n in range(turns_before)]
+    assert before == expected, "the turns before the change were lost"
     # A turn that fell while the change was on its way may have come at either rate.
     after = [at for at in times if at > changed]
     assert len(after) <= 1 + (timezone.now() - changed).total_seconds() / 60
