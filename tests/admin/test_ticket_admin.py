@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from reservations.services import reservation_cancel, reservation_create
 from tests.factories import make_ticket
-from tickets.models import Ticket
+from tickets.models import ADMISSION_SECONDS_RANGE, ADMIT_PER_MINUTE_RANGE, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -319,6 +319,79 @@ def test_add_form_with_a_bad_value_shows_the_error(staff_client, field, value):
 
     assert list(_form_errors(response)) == [field]
     assert not Ticket.objects.exists()
+
+
+# The waiting room's fields ----------------------------------------------------------------------
+
+WAITING_ROOM_FIELDS = ("waiting_room", "admit_per_minute", "admission_seconds")
+OUT_OF_BOUNDS = [
+    ("admit_per_minute", ADMIT_PER_MINUTE_RANGE[0] - 1),
+    ("admit_per_minute", ADMIT_PER_MINUTE_RANGE[1] + 1),
+    ("admission_seconds", ADMISSION_SECONDS_RANGE[0] - 1),
+    ("admission_seconds", ADMISSION_SECONDS_RANGE[1] + 1),
+]
+
+
+def _waiting_room(ticket: Ticket) -> tuple[bool, int, int]:
+    return ticket.waiting_room, ticket.admit_per_minute, ticket.admission_seconds
+
+
+def test_add_form_shows_the_waiting_room_fields_with_their_defaults(staff_client):
+    response = staff_client.get(ADD)
+
+    form = response.context["adminform"].form
+    html = response.content.decode()
+    for name in WAITING_ROOM_FIELDS:
+        assert name in form.fields, name
+        assert f'name="{name}"' in html, name
+    assert 'type="checkbox" name="waiting_room"' in html
+    assert (form["admit_per_minute"].value(), form["admission_seconds"].value()) == (600, 300)
+
+
+@pytest.mark.parametrize(
+    ("admit_per_minute", "admission_seconds"),
+    [(120, 90), (ADMIT_PER_MINUTE_RANGE[0], ADMISSION_SECONDS_RANGE[0])],
+    ids=["inside", "lowest"],
+)
+def test_staff_adds_a_ticket_with_a_waiting_room_through_the_form(staff_client, admit_per_minute, admission_seconds):
+    changes = {"waiting_room": "on", "admit_per_minute": admit_per_minute, "admission_seconds": admission_seconds}
+
+    response = _submit(staff_client, ADD, **_new_ticket(**changes))
+
+    assert response.status_code == 302, _form_errors(response)
+    assert _waiting_room(Ticket.objects.get()) == (True, admit_per_minute, admission_seconds)
+
+
+def test_the_highest_waiting_room_values_are_saved_through_the_change_form(staff_client):
+    ticket = make_ticket(event_time=_whole_seconds(timedelta(days=9)))
+    high = (ADMIT_PER_MINUTE_RANGE[1], ADMISSION_SECONDS_RANGE[1])
+
+    response = _submit(staff_client, _change_url(ticket), admit_per_minute=high[0], admission_seconds=high[1])
+
+    assert response.status_code == 302, _form_errors(response)
+    ticket.refresh_from_db()
+    assert _waiting_room(ticket) == (False, *high)
+
+
+@pytest.mark.parametrize(("field", "value"), OUT_OF_BOUNDS)
+def test_a_waiting_room_value_out_of_bounds_on_add_is_a_form_error_and_stores_nothing(staff_client, field, value):
+    response = _submit(staff_client, ADD, **_new_ticket(waiting_room="on", **{field: value}))
+
+    assert list(_form_errors(response)) == [field]
+    assert "Please correct the error below." in response.content.decode()
+    assert not Ticket.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value"), OUT_OF_BOUNDS)
+def test_a_waiting_room_value_out_of_bounds_on_change_is_a_form_error_and_changes_nothing(staff_client, field, value):
+    ticket = make_ticket(event_time=_whole_seconds(timedelta(days=9)))
+    stored = _waiting_room(ticket)
+
+    response = _submit(staff_client, _change_url(ticket), title="Renamed", **{field: value})
+
+    assert list(_form_errors(response)) == [field]
+    ticket.refresh_from_db()
+    assert (ticket.title, _waiting_room(ticket)) == ("Concert", stored)
 
 
 # Deleting ---------------------------------------------------------------------------------------

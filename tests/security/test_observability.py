@@ -137,6 +137,58 @@ def test_the_booking_counter_grows_by_outcome(api, alice_api):
     assert after_201[waits] >= before.get(waits, 0) + 1
 
 
+def _grown(before: dict, after: dict, name: str) -> dict[tuple, float]:
+    """The label sets of `name` whose value grew between two scrapes, with how much each grew."""
+    grown = {}
+    for (sample, labels), value in after.items():
+        if sample == name and value != before.get((sample, labels), 0):
+            grown[labels] = value - before.get((sample, labels), 0)
+    return grown
+
+
+def test_each_view_method_and_status_is_counted_under_its_own_labels(api, db):
+    """The after-middleware keeps each labelled child it made: a kept child must never count other labels."""
+    # One client, so every request goes through one middleware chain and reuses the children it kept.
+    ticket = make_ticket()
+    missing = "00000000-0000-0000-0000-000000000000"
+    before = _metrics(api)
+
+    assert api.get("/api/v1/tickets/").status_code == 200
+    assert api.get("/api/v1/tickets/").status_code == 200
+    assert api.get(f"/api/v1/tickets/{missing}/").status_code == 404
+    assert api.get(f"/api/v1/tickets/{ticket.pk}/").status_code == 200
+    assert api.post("/api/v1/auth/login/", {}, format="json").status_code == 400
+    after = _metrics(api)
+
+    by_status_view_method = _grown(before, after, "django_http_responses_total_by_status_view_method_total")
+    assert by_status_view_method == {
+        (("method", "GET"), ("status", "200"), ("view", "ticket-list")): 2,
+        (("method", "GET"), ("status", "404"), ("view", "ticket-detail")): 1,
+        (("method", "GET"), ("status", "200"), ("view", "ticket-detail")): 1,
+        (("method", "POST"), ("status", "400"), ("view", "login")): 1,
+        # The first scrape: its answer is counted after it was rendered.
+        (("method", "GET"), ("status", "200"), ("view", "metrics")): 1,
+    }
+    assert _grown(before, after, "django_http_requests_total_by_view_transport_method_total") == {
+        (("method", "GET"), ("transport", "http"), ("view", "ticket-list")): 2,
+        (("method", "GET"), ("transport", "http"), ("view", "ticket-detail")): 2,
+        (("method", "POST"), ("transport", "http"), ("view", "login")): 1,
+        # The second scrape: its request is counted before its view runs.
+        (("method", "GET"), ("transport", "http"), ("view", "metrics")): 1,
+    }
+    assert _grown(before, after, "django_http_responses_total_by_status_total") == {
+        (("status", "200"),): 4,
+        (("status", "404"),): 1,
+        (("status", "400"),): 1,
+    }
+    assert _grown(before, after, "django_http_requests_latency_seconds_by_view_method_count") == {
+        (("method", "GET"), ("view", "ticket-list")): 2,
+        (("method", "GET"), ("view", "ticket-detail")): 2,
+        (("method", "POST"), ("view", "login")): 1,
+        (("method", "GET"), ("view", "metrics")): 1,
+    }
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
 def test_metrics_answer_only_get_with_a_json_405_even_on_localhost(api, staff, method):
     for client in (api, _staff_session(staff)):
