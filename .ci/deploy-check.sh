@@ -108,6 +108,17 @@ template=deploy/nginx/nginx.conf.template
 placeholders="$(grep -oE '\$\{[A-Z][A-Z0-9_]*\}' "$template" | sort -u | tr '\n' ' ')"
 echo "placeholders: $placeholders"
 render() {  # render NAME=VALUE...: envsubst as the nginx image runs it, on our placeholders only
+  local placeholder assignment given
+  # envsubst would write an empty string for a placeholder without a value: every one must be given.
+  for placeholder in $placeholders; do
+    placeholder="${placeholder#\$\{}"
+    placeholder="${placeholder%\}}"
+    given=false
+    for assignment in "$@"; do
+      if [ "${assignment%%=*}" = "$placeholder" ]; then given=true; fi
+    done
+    [ "$given" = true ] || fail "no value for \${$placeholder} when rendering $template"
+  done
   env -i "$@" envsubst "$placeholders" <"$template"
 }
 nginx_dir="$(mktemp -d)"
@@ -115,12 +126,14 @@ nginx_dir="$(mktemp -d)"
 # shellcheck disable=SC2016
 scheme='$scheme'
 # Compose and Kubernetes (nginx 1.28: `resolve` in upstream servers) and ./dev stack (static servers).
+# The timeouts every deployment sets (docker-compose.yml, deploy/kubernetes/, scripts/harness/stack.py).
+timeouts=(NGINX_CLIENT_TIMEOUT=10s NGINX_PROXY_READ_TIMEOUT=40s)
 render NGINX_LISTEN_PORT=8080 NGINX_UPSTREAM_SERVERS="server web:8000 resolve max_fails=1 fail_timeout=5s;" \
   NGINX_LOCAL_RESOLVERS=127.0.0.11 NGINX_RUN_DIR=/tmp NGINX_FORWARDED_PROTO="$scheme" API_MAX_BODY_BYTES=65536 \
-  >"$nginx_dir/compose.conf"
+  "${timeouts[@]}" >"$nginx_dir/compose.conf"
 render NGINX_LISTEN_PORT=8080 NGINX_UPSTREAM_SERVERS="server 127.0.0.1:8001 max_fails=1 fail_timeout=5s;" \
   NGINX_LOCAL_RESOLVERS=127.0.0.1 NGINX_RUN_DIR="$nginx_dir" NGINX_FORWARDED_PROTO="$scheme" API_MAX_BODY_BYTES=65536 \
-  >"$nginx_dir/stack.conf"
+  "${timeouts[@]}" >"$nginx_dir/stack.conf"
 for rendered in "$nginx_dir"/*.conf; do
   if grep -qE '\$\{[A-Z]' "$rendered"; then fail "$rendered keeps a placeholder"; fi
 done
