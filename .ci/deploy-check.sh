@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Check the deployment files, then run the container's entrypoint outside Docker.
 #
-# Run from the repository root with the project's virtualenv active (.ci/run does both). Installs
-# its linters into that virtualenv when missing, lints the Dockerfile, the shell scripts, the
+# Run from the repository root with the project's virtualenv active (.ci/run does both), with
+# kubectl, envsubst, curl and jq on the PATH (it first names any that is missing, and how to get it).
+# Installs its linters into that virtualenv when missing, lints the Dockerfile, the shell scripts, the
 # GitHub workflow and the Compose file, renders and tests the nginx template, builds the
 # Kubernetes manifests (kustomize) and validates them offline (kubernetes-validate, checkov),
 # checks that .env.example lists every setting, then runs
@@ -47,6 +48,29 @@ fail() {
 if [ -z "${VIRTUAL_ENV:-}" ]; then
   fail "activate the project's virtualenv first (. .venv/bin/activate)"
 fi
+
+step "Tools the checks need that pip does not bring"
+# Checked first, so that a machine without one is told at once, not after minutes of linting.
+# (nginx and docker compose are optional: their steps say when they are skipped.)
+TOOLS=(
+  "kubectl:builds the Kubernetes manifests (kubectl kustomize): install kubectl $KUBERNETES_VERSION.x (the GitHub workflow uses azure/setup-kubectl)"
+  "envsubst:renders the nginx template as the nginx image does: apt-get install gettext-base"
+  "curl:asks the entrypoint's gunicorn: apt-get install curl"
+  "jq:runs the workflow's API smoke test: apt-get install jq"
+)
+absent=()
+for entry in "${TOOLS[@]}"; do
+  if command -v "${entry%%:*}" >/dev/null 2>&1; then
+    echo "${entry%%:*}: $(command -v "${entry%%:*}")"
+  else
+    absent+=("${entry%%:*}, which ${entry#*:}")
+  fi
+done
+if [ "${#absent[@]}" -gt 0 ]; then
+  printf 'deploy-check: missing %s\n' "${absent[@]}" >&2
+  exit 1
+fi
+kubectl version --client | sed -n 1p
 
 step "Linters"
 missing=()

@@ -1,6 +1,8 @@
 """The two CIs agree: .ci/run and the GitHub workflow both run .ci/checks.sh, which holds every check, then
 the tests, the fuzzer and the quick benchmark."""
 
+import re
+
 import yaml
 
 from tests.servers import PROJECT_DIR
@@ -61,3 +63,22 @@ def test_the_workflow_installs_what_the_quick_benchmark_needs():
     packages = set(installed.replace("\\", " ").split())
     for package in ("wrk", "nginx", "pgbouncer"):
         assert package in packages, package
+
+
+def test_the_workflow_installs_every_tool_the_deploy_check_asks_for():
+    """Each tool .ci/deploy-check.sh checks for first, by the apt package or the action its message names."""
+    job = _workflow_job_running(".ci/checks.sh")
+    installed = " ".join(step.get("run", "") for step in job["steps"] if "apt-get install" in step.get("run", ""))
+    packages = set(installed.replace("\\", " ").split())
+    actions = {step["uses"].split("@")[0] for step in job["steps"] if "uses" in step}
+    block = re.search(r"^TOOLS=\((.*?)^\)$", (PROJECT_DIR / ".ci" / "deploy-check.sh").read_text(), re.M | re.S)
+    tools = re.findall(r'^  "([a-z]+):([^"]+)"$', block.group(1), re.M)
+    assert {tool for tool, _ in tools} >= {"kubectl", "envsubst"}, tools
+    for tool, why in tools:
+        package = re.search(r"apt-get install (\S+)", why)
+        action = re.search(r"the GitHub workflow uses (\S+)\)", why)
+        assert package or action, f"deploy-check.sh does not say how {tool} is installed"
+        if package:
+            assert package.group(1) in packages, f"the workflow does not install {package.group(1)} ({tool})"
+        else:
+            assert action.group(1) in actions, f"the workflow does not use {action.group(1)} ({tool})"
