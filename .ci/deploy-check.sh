@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Check the deployment files, then run the container's entrypoint outside Docker.
 #
-# Run from the repository root with the project's virtualenv active (.ci/run does both). Installs
-# its linters into that virtualenv when missing, lints the Dockerfile, the shell scripts, the
+# Run from the repository root with the project's virtualenv active (.ci/run does both), with
+# kubectl, envsubst, curl and jq on the PATH (it first names any that is missing, and how to get it).
+# Installs its linters into that virtualenv when missing, lints the Dockerfile, the shell scripts, the
 # GitHub workflow and the Compose file, renders and tests the nginx template, builds the
 # Kubernetes manifests (kustomize) and validates them offline (kubernetes-validate, checkov),
 # checks that .env.example lists every setting, then runs
@@ -47,6 +48,29 @@ fail() {
 if [ -z "${VIRTUAL_ENV:-}" ]; then
   fail "activate the project's virtualenv first (. .venv/bin/activate)"
 fi
+
+step "Tools the checks need that pip does not bring"
+# Checked first, so that a machine without one is told at once, not after minutes of linting.
+# (nginx and docker compose are optional: their steps say when they are skipped.)
+TOOLS=(
+  "kubectl:builds the Kubernetes manifests (kubectl kustomize): install kubectl $KUBERNETES_VERSION.x (the GitHub workflow uses azure/setup-kubectl)"
+  "envsubst:renders the nginx template as the nginx image does: apt-get install gettext-base"
+  "curl:asks the entrypoint's gunicorn: apt-get install curl"
+  "jq:runs the workflow's API smoke test: apt-get install jq"
+)
+absent=()
+for entry in "${TOOLS[@]}"; do
+  if command -v "${entry%%:*}" >/dev/null 2>&1; then
+    echo "${entry%%:*}: $(command -v "${entry%%:*}")"
+  else
+    absent+=("${entry%%:*}, which ${entry#*:}")
+  fi
+done
+if [ "${#absent[@]}" -gt 0 ]; then
+  printf 'deploy-check: missing %s\n' "${absent[@]}" >&2
+  exit 1
+fi
+kubectl version --client | sed -n 1p
 
 step "Linters"
 missing=()
@@ -108,6 +132,17 @@ template=deploy/nginx/nginx.conf.template
 placeholders="$(grep -oE '\$\{[A-Z][A-Z0-9_]*\}' "$template" | sort -u | tr '\n' ' ')"
 echo "placeholders: $placeholders"
 render() {  # render NAME=VALUE...: envsubst as the nginx image runs it, on our placeholders only
+  local placeholder assignment given
+  # envsubst would write an empty string for a placeholder without a value: every one must be given.
+  for placeholder in $placeholders; do
+    placeholder="${placeholder#\$\{}"
+    placeholder="${placeholder%\}}"
+    given=false
+    for assignment in "$@"; do
+      if [ "${assignment%%=*}" = "$placeholder" ]; then given=true; fi
+    done
+    [ "$given" = true ] || fail "no value for \${$placeholder} when rendering $template"
+  done
   env -i "$@" envsubst "$placeholders" <"$template"
 }
 nginx_dir="$(mktemp -d)"
@@ -115,12 +150,14 @@ nginx_dir="$(mktemp -d)"
 # shellcheck disable=SC2016
 scheme='$scheme'
 # Compose and Kubernetes (nginx 1.28: `resolve` in upstream servers) and ./dev stack (static servers).
+# The timeouts every deployment sets (docker-compose.yml, deploy/kubernetes/, scripts/harness/stack.py).
+timeouts=(NGINX_CLIENT_TIMEOUT=10s NGINX_PROXY_READ_TIMEOUT=40s)
 render NGINX_LISTEN_PORT=8080 NGINX_UPSTREAM_SERVERS="server web:8000 resolve max_fails=1 fail_timeout=5s;" \
   NGINX_LOCAL_RESOLVERS=127.0.0.11 NGINX_RUN_DIR=/tmp NGINX_FORWARDED_PROTO="$scheme" API_MAX_BODY_BYTES=65536 \
-  >"$nginx_dir/compose.conf"
+  "${timeouts[@]}" >"$nginx_dir/compose.conf"
 render NGINX_LISTEN_PORT=8080 NGINX_UPSTREAM_SERVERS="server 127.0.0.1:8001 max_fails=1 fail_timeout=5s;" \
   NGINX_LOCAL_RESOLVERS=127.0.0.1 NGINX_RUN_DIR="$nginx_dir" NGINX_FORWARDED_PROTO="$scheme" API_MAX_BODY_BYTES=65536 \
-  >"$nginx_dir/stack.conf"
+  "${timeouts[@]}" >"$nginx_dir/stack.conf"
 for rendered in "$nginx_dir"/*.conf; do
   if grep -qE '\$\{[A-Z]' "$rendered"; then fail "$rendered keeps a placeholder"; fi
 done

@@ -41,6 +41,10 @@ PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 WEB_PROCESSES = 3
 WORKERS_PER_PROCESS = 2
 POOL_SIZE = 20
+# The proxy's timeouts of every deployment (docker-compose.yml, deploy/kubernetes/); a test may
+# start an Nginx with shorter ones.
+NGINX_CLIENT_TIMEOUT = "10s"
+NGINX_PROXY_READ_TIMEOUT = "40s"
 # The user PgBouncer runs as when we are root (it refuses to run as root).
 UNPRIVILEGED_USERS = ("postgres", "nobody")
 
@@ -73,7 +77,12 @@ def _unprivileged_user() -> str | None:
 
 
 class Nginx(Server):
-    """nginx from the project's template, in front of `upstreams` (host, port) pairs."""
+    """nginx from the project's template, in front of `upstreams` (host, port) pairs.
+
+    `client_timeout` and `proxy_read_timeout` (nginx durations such as "10s" or "500ms") are the
+    template's NGINX_CLIENT_TIMEOUT and NGINX_PROXY_READ_TIMEOUT: production's unless a test
+    shortens them to see them end.
+    """
 
     name = "nginx"
     bind_failure = "Address already in use"
@@ -87,12 +96,16 @@ class Nginx(Server):
         run_dir: Path,
         upstreams: Sequence[tuple[str, int]],
         api_max_body_bytes: int = 65536,
+        client_timeout: str = NGINX_CLIENT_TIMEOUT,
+        proxy_read_timeout: str = NGINX_PROXY_READ_TIMEOUT,
         **kwargs,
     ) -> None:
         super().__init__(log_path=log_path, **kwargs)
         self.run_dir = run_dir
         self.upstreams = list(upstreams)
         self.api_max_body_bytes = api_max_body_bytes
+        self.client_timeout = client_timeout
+        self.proxy_read_timeout = proxy_read_timeout
 
     @property
     def url(self) -> str:
@@ -109,6 +122,8 @@ class Nginx(Server):
                 "NGINX_RUN_DIR": str(self.run_dir),
                 "NGINX_FORWARDED_PROTO": "$scheme",
                 "API_MAX_BODY_BYTES": str(self.api_max_body_bytes),
+                "NGINX_CLIENT_TIMEOUT": self.client_timeout,
+                "NGINX_PROXY_READ_TIMEOUT": self.proxy_read_timeout,
             }
         )
 
