@@ -195,18 +195,18 @@ CONFIRMATIONS = {
     "admit_per_minute": (
         {},
         1200,
-        "The waiting room admits 1200 places a minute from now on, instead of 600. It is off now: the rate "
+        "The waiting room admits 1,200 places a minute from now on, instead of 600. It is off now: the rate "
         "applies once it is turned on.",
-        [("admit per minute", "600", "1200")],
-        "Yes, admit 1200 a minute",
+        [("admit per minute", "600", "1,200")],
+        "Yes, admit 1,200 a minute",
     ),
     "quantity": (
         {},
-        5,
-        "“Gala” gets 5 seats in all: 3 left to sell (more than the 0 left now). Buyers refused as sold out may "
-        "book again.",
-        [("quantity", "2", "5"), ("remaining", "0", "3")],
-        "Yes, make it 5 seats",
+        1500,
+        "“Gala” gets 1,500 seats in all: 1,498 left to sell (more than the 0 left now). Buyers refused as sold out "
+        "may book again.",
+        [("quantity", "2", "1,500"), ("remaining", "0", "1,498")],
+        "Yes, make it 1,500 seats",
     ),
 }
 
