@@ -191,13 +191,15 @@
         }
       }
       setField(root, "refused_total", redisDown ? "?" : numbers.format(refused.sold_out + refused.busy + refused.not_admitted));
+      // No-break spaces: a code and its count never wrap apart ("not / admitted 0").
       setField(
         root,
         "refused_note",
         redisDown
           ? "not counted while Redis is unreachable"
-          : "sold out " + numbers.format(refused.sold_out) + " · busy " + numbers.format(refused.busy) +
-              " · not admitted " + numbers.format(refused.not_admitted),
+          : "sold\u00a0out\u00a0" + numbers.format(refused.sold_out) +
+              " · busy\u00a0" + numbers.format(refused.busy) +
+              " · not\u00a0admitted\u00a0" + numbers.format(refused.not_admitted),
       );
       setField(root, "first_booking_at", time(sales.first_booking_at));
       setField(root, "sold_out_at", sales.sold_out_at ? time(sales.sold_out_at) : "not sold out");
@@ -309,9 +311,18 @@
       svg.setAttribute("class", "ft-spark");
       svg.setAttribute("role", "img");
       svg.setAttribute("aria-label", "bookings per 10 seconds over the last 5 minutes");
+      // A baseline across the five minutes, so that seconds without bookings read as none.
+      const base = document.createElementNS(ns, "rect");
+      base.setAttribute("class", "ft-spark-base");
+      base.setAttribute("x", "0");
+      base.setAttribute("y", "23");
+      base.setAttribute("width", "120");
+      base.setAttribute("height", "1");
+      svg.appendChild(base);
       buckets.forEach((count, index) => {
         const height = count ? Math.max(1.5, (22 * count) / peak) : 0;
         const rect = document.createElementNS(ns, "rect");
+        rect.setAttribute("class", "ft-spark-bar");
         rect.setAttribute("x", String(index * 4));
         rect.setAttribute("y", String(24 - height));
         rect.setAttribute("width", "3");
