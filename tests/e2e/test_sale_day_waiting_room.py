@@ -5,16 +5,21 @@ room's counts from the sales API it polls. Screenshots go to the test's tmp_path
 (SALE_DAY_SCREENSHOTS=<folder> keeps them there).
 """
 
+import copy
 import json
 import urllib.error
 import urllib.request
 
 import pytest
+from django.conf import settings
+from django.test.utils import override_settings
 
+from fastticket import redis as ft_redis
 from tests.e2e import test_browser, test_sale_day
 from tests.e2e.test_browser import CHROMIUM, _open
 from tests.e2e.test_sale_day import _log_in, _reserve
 from tests.factories import access_token, make_user
+from tests.reservations.test_sales import DEAD_REDIS
 from tests.reservations.waiting_room import room_ticket
 from tickets.models import Ticket
 
@@ -86,3 +91,30 @@ def test_the_live_page_of_a_waiting_room_ticket_shows_its_counts_at_1366_px(page
     table, card = page.locator("#ft-overview").bounding_box(), page.locator(".ft-live .ft-card").bounding_box()
     assert table["x"] + table["width"] <= card["x"] + card["width"], "the overview's table overflows its card"
     page.screenshot(path=shots / "overview-1366.png", full_page=True)
+
+
+def test_the_live_page_says_the_counts_are_not_known_while_redis_is_unreachable(page, live_server, superuser, shots):
+    ticket = room_ticket(title="Blackout Gala", quantity=5)
+    token = access_token(make_user())
+    assert _join(live_server, ticket.pk, token)[0] == 201
+    assert _reserve(live_server, ticket.pk, token)[0] == 201
+    page.set_viewport_size(LAPTOP)
+    _log_in(page, live_server, superuser)
+    caches = copy.deepcopy(settings.CACHES)
+    for alias in caches:
+        caches[alias]["LOCATION"] = DEAD_REDIS
+
+    with override_settings(CACHES=caches):
+        ft_redis.reset_breaker()
+        try:
+            _open(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
+
+            # The sales API says null for the queue and the refusals: the page shows no number for them.
+            for name in ("waiting", "admitted", "booked", "expired"):
+                expect(page.locator(f'[data-field="queue_{name}"]')).to_have_text("?")
+            expect(page.locator('[data-field="refused_total"]')).to_have_text("?")
+            expect(page.locator('[data-field="refused_note"]')).to_have_text("not counted while Redis is unreachable")
+            expect(page.locator('[data-field="issued_count"]')).to_have_text("1")
+            page.screenshot(path=shots / "live-redis-down-1366.png", full_page=True)
+        finally:
+            ft_redis.reset_breaker()

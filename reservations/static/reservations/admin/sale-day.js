@@ -211,10 +211,9 @@
       } else if (!sales.first_booking_at) {
         setField(root, "took", "–");
       }
-      if (sales.queue) {
-        for (const name of ["waiting", "admitted", "booked", "expired"]) {
-          setField(root, "queue_" + name, numbers.format(sales.queue[name]));
-        }
+      // queue is null while Redis is unreachable: say the counts are not known, not the last ones.
+      for (const name of ["waiting", "admitted", "booked", "expired"]) {
+        setField(root, "queue_" + name, sales.queue ? numbers.format(sales.queue[name]) : "?");
       }
       chart.update(sales.per_second, nowSecond);
       chartElement.dataset.seconds = String(sales.per_second.length);
@@ -262,16 +261,19 @@
         const end = Math.max(nowSecond, ...perSecond.map((entry) => Date.parse(entry.at) / 1000));
         const start = end - WINDOW + 1;
         const bySecond = new Map(perSecond.map((entry) => [Date.parse(entry.at) / 1000, entry]));
+        // The sales API says null in every second while Redis is unreachable: the refusals of the
+        // seconds it lists no entry for are not known then either, so no line is drawn for them.
+        const unknown = perSecond.some((entry) => entry.refused === null);
         const data = [[], [], [], [], [], []];
         for (let second = start; second <= end; second++) {
           const entry = bySecond.get(second);
-          const refused = entry && entry.refused;
+          const refused = entry ? entry.refused : unknown ? null : { sold_out: 0, busy: 0, not_admitted: 0 };
           data[0].push(second);
           data[1].push(entry ? entry.booked : 0);
           data[2].push(entry ? entry.cancelled : 0);
-          data[3].push(refused ? refused.sold_out : entry && entry.refused === null ? null : 0);
-          data[4].push(refused ? refused.busy : entry && entry.refused === null ? null : 0);
-          data[5].push(refused ? refused.not_admitted : entry && entry.refused === null ? null : 0);
+          data[3].push(refused ? refused.sold_out : null);
+          data[4].push(refused ? refused.busy : null);
+          data[5].push(refused ? refused.not_admitted : null);
         }
         plot.setData(data);
       },
