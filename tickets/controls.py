@@ -82,8 +82,8 @@ def _waiting_room(on: bool) -> Callable[[Ticket, int | None, datetime], Plan]:
         if on:
             says = (
                 f"From now on, booking “{ticket.title}” needs an admission from its waiting room: buyers "
-                f"join the line and are admitted {ticket.admit_per_minute} a minute, each for "
-                f"{ticket.admission_seconds} seconds. Bookings without one are refused with not_admitted."
+                f"join the line and are admitted {ticket.admit_per_minute:,} a minute, each for "
+                f"{ticket.admission_seconds:,} seconds. Bookings without one are refused with not_admitted."
             )
         else:
             says = (
@@ -103,36 +103,39 @@ def _waiting_room(on: bool) -> Callable[[Ticket, int | None, datetime], Plan]:
 
 def _admit_per_minute(ticket: Ticket, rate: int | None, now: datetime) -> Plan:
     if rate == ticket.admit_per_minute:
-        raise ValidationError(f"The waiting room already admits {rate} a minute.")
-    says = f"The waiting room admits {rate} places a minute from now on, instead of {ticket.admit_per_minute}."
+        raise ValidationError(f"The waiting room already admits {rate:,} a minute.")
+    says = f"The waiting room admits {rate:,} places a minute from now on, instead of {ticket.admit_per_minute:,}."
     if not ticket.waiting_room:
         says += " It is off now: the rate applies once it is turned on."
     return Plan(
         changes={"admit_per_minute": rate},
         note="Changed the admission rate",
         says=says,
-        confirm=f"Yes, admit {rate} a minute",
-        rows=[("admit per minute", str(ticket.admit_per_minute), str(rate))],
+        confirm=f"Yes, admit {rate:,} a minute",
+        rows=[("admit per minute", f"{ticket.admit_per_minute:,}", f"{rate:,}")],
     )
 
 
 def _quantity(ticket: Ticket, quantity: int | None, now: datetime) -> Plan:
     if quantity == ticket.quantity:
-        raise ValidationError(f"The quantity is already {quantity}.")
+        raise ValidationError(f"The quantity is already {quantity:,}.")
     if quantity < ticket.issued_count:
-        raise ValidationError(f"Quantity cannot be below the {ticket.issued_count} seats already issued.")
+        raise ValidationError(f"Quantity cannot be below the {ticket.issued_count:,} seats already issued.")
     remaining = quantity - ticket.issued_count
     more = quantity > ticket.quantity
     return Plan(
         changes={"quantity": quantity},
         note="Changed the quantity",
         says=(
-            f"“{ticket.title}” gets {quantity} seats in all: {remaining} left to sell "
-            f"({'more' if more else 'fewer'} than the {ticket.remaining} left now). "
+            f"“{ticket.title}” gets {quantity:,} seats in all: {remaining:,} left to sell "
+            f"({'more' if more else 'fewer'} than the {ticket.remaining:,} left now). "
             + ("Buyers refused as sold out may book again." if more and ticket.remaining == 0 else "")
         ).strip(),
-        confirm=f"Yes, make it {quantity} seats",
-        rows=[("quantity", str(ticket.quantity), str(quantity)), ("remaining", str(ticket.remaining), str(remaining))],
+        confirm=f"Yes, make it {quantity:,} seats",
+        rows=[
+            ("quantity", f"{ticket.quantity:,}", f"{quantity:,}"),
+            ("remaining", f"{ticket.remaining:,}", f"{remaining:,}"),
+        ],
     )
 
 

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,12 +11,15 @@ import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.test.utils import override_settings
 from django.utils import timezone
+from django.utils.html import escape
 
 from reservations.models import Reservation
 from reservations.services import reservation_create
 from tests.admin.test_ticket_admin import _submit
 from tests.factories import make_ticket, make_user
 from tests.reservations.helpers import reserve
+from tests.reservations.waiting_room import join, room_ticket, settles, user_clients
+from tickets.controls import CONTROLS
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +76,36 @@ def test_live_page_shows_the_sale_with_its_numbers_and_controls(staff_client, al
     assert "https://" not in html.split("<body")[0], "the page head loads something from outside"
 
 
+@pytest.mark.django_db(transaction=True)  # the ticket's mirror and its line are written in Redis on commit
+def test_live_page_shows_the_waiting_rooms_counts_and_admission_rate(staff_client, staff_api):
+    ticket = room_ticket(title="Queue night", quantity=3, admit_per_minute=6000, admission_seconds=45)
+    fans = user_clients(6, "fan")
+    for fan in fans:
+        assert join(fan, ticket.pk).status_code == 201
+    settles(staff_api, ticket.pk, {"waiting": 3, "admitted": 3, "booked": 0, "expired": 0})
+    assert reserve(fans[0], ticket.pk).status_code == 201
+    counts = {"waiting": 3, "admitted": 2, "booked": 1, "expired": 0}
+    settles(staff_api, ticket.pk, counts)
+
+    page = staff_client.get(_live(ticket))
+    # What the page polls, with the admin session as its script sends it.
+    polled = staff_client.get(_config(page)["salesUrl"], HTTP_ACCEPT="application/json")
+    change = staff_client.get(f"{CHANGELIST}{ticket.pk}/change/")
+
+    config = _config(page)
+    assert (config["waitingRoom"], config["admitPerMinute"], config["admissionSeconds"]) == (True, 6000, 45)
+    # The counts are drawn by sale-day.js from the rendered Sales, then from each poll's.
+    assert config["sales"]["queue"] == counts
+    assert polled.status_code == 200
+    assert polled.json()["queue"] == counts
+    html = page.content.decode()
+    queue_card = html[html.index('aria-label="Waiting room"') : html.index('aria-label="Controls"')]
+    for name in counts:
+        assert f'<dt>{name}</dt><dd data-field="queue_{name}">' in queue_card, name
+    assert "Admits <strong>6,000</strong> a minute, each for 45 s." in queue_card
+    assert "3 waiting (sold_out too), 2 admitted, 1 booked, 0 expired" in change.content.decode()
+
+
 def test_live_page_is_linked_from_the_change_page_and_the_list(staff_client):
     ticket = make_ticket()
 
@@ -126,17 +160,86 @@ def test_overview_lists_the_tickets_on_sale_now_and_opening_within_a_day(staff_c
 # Controls: a confirmation that says what will happen, then ticket_update ------------------------
 
 
-def test_a_control_first_says_what_it_will_do_and_changes_nothing(staff_client):
-    ticket = make_ticket(title="Gala")
+# Each control's confirmation: the ticket's fields as the control finds them, the value sent, what
+# the page says, its rows (field, now, after as a pattern) and the button.
+CONFIRMATIONS = {
+    "pause": (
+        {},
+        30,
+        "Every booking of “Gala” is refused with sale_not_open until ",
+        [("sale starts at", "none (open from creation)", r"\d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d")],
+        "Yes, pause for 30 minutes",
+    ),
+    "resume": (
+        {"sale_starts_at": datetime(2031, 5, 4, 19, 30, 15, tzinfo=UTC)},
+        None,
+        "“Gala” takes bookings again from now on, first come, first served.",
+        [("sale starts at", "4 May 2031, 19:30:15", r"\d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d \(now\)")],
+        "Yes, open the sale now",
+    ),
+    "waiting_room_on": (
+        {},
+        None,
+        "From now on, booking “Gala” needs an admission from its waiting room: buyers join the line and are "
+        "admitted 600 a minute, each for 300 seconds. Bookings without one are refused with not_admitted.",
+        [("waiting room", "off", "on")],
+        "Yes, turn the waiting room on",
+    ),
+    "waiting_room_off": (
+        {"waiting_room": True},
+        None,
+        "The waiting room of “Gala” ends: its places and admissions are gone, and everyone may book directly",
+        [("waiting room", "on", "off")],
+        "Yes, turn the waiting room off",
+    ),
+    "admit_per_minute": (
+        {},
+        1200,
+        "The waiting room admits 1,200 places a minute from now on, instead of 600. It is off now: the rate "
+        "applies once it is turned on.",
+        [("admit per minute", "600", "1,200")],
+        "Yes, admit 1,200 a minute",
+    ),
+    "quantity": (
+        {},
+        1500,
+        "“Gala” gets 1,500 seats in all: 1,498 left to sell (more than the 0 left now). Buyers refused as sold out "
+        "may book again.",
+        [("quantity", "2", "1,500"), ("remaining", "0", "1,498")],
+        "Yes, make it 1,500 seats",
+    ),
+}
 
-    response = staff_client.get(_control(ticket, "pause"), {"value": 15, "next": _live(ticket)})
 
-    html = response.content.decode()
+def test_every_control_has_a_confirmation_test():
+    assert set(CONFIRMATIONS) == set(CONTROLS)
+
+
+@pytest.mark.parametrize("name", list(CONFIRMATIONS))
+def test_every_control_first_says_what_it_will_do_with_the_values_now_and_after(staff_client, alice, bob, name):
+    fields, value, says, rows, confirm = CONFIRMATIONS[name]
+    ticket = make_ticket(title="Gala", quantity=2, event_time=datetime(2031, 6, 1, 20, 0, tzinfo=UTC))
+    reservation_create(user=alice, ticket_id=ticket.id)
+    reservation_create(user=bob, ticket_id=ticket.id)
+    if fields:
+        Ticket.objects.filter(pk=ticket.pk).update(**fields)
+    stored = Ticket.objects.values().get(pk=ticket.pk)
+    sent = {"next": _live(ticket)} | ({} if value is None else {"value": value})
+
+    response = staff_client.get(_control(ticket, name), sent)
+
     assert response.status_code == 200
-    assert "Every booking of “Gala” is refused with sale_not_open until" in html
-    assert 'value="Yes, pause for 15 minutes"' in html
-    assert f'href="{_live(ticket)}"' in html
-    assert Ticket.objects.get(pk=ticket.pk).sale_starts_at is None
+    html = response.content.decode()
+    box = html[html.index('id="control-confirmation"') :]
+    assert f'<p class="ft-confirm-says">{escape(says)}' in box
+    for label, before, after in rows:
+        cells = rf'<td>{re.escape(before)}</td><td class="ft-after">{after}</td>'
+        row = rf'<tr><th scope="row">{re.escape(label)}</th>{cells}'
+        assert re.search(row, box), f"no row {label}: {before} → {after}"
+    assert f'name="confirm" value="{escape(confirm)}"' in box
+    assert ('<input type="hidden" name="value"' in box) is (value is not None)
+    assert f'href="{_live(ticket)}" class="button cancel-link">No, take me back' in box
+    assert Ticket.objects.values().get(pk=ticket.pk) == stored
     assert not LogEntry.objects.exists()
 
 

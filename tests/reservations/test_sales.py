@@ -1,6 +1,7 @@
 """GET /api/v1/tickets/{id}/sales/: a ticket's sale as it goes, for staff dashboards."""
 
 import copy
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,10 +14,17 @@ from django_redis import get_redis_connection
 from fastticket import redis as ft_redis
 from reservations import selectors
 from reservations.models import Reservation
-from reservations.refusals import REFUSAL_TTL_SECONDS, refusal_count, refusal_key, refusals_per_second
+from reservations.refusals import (
+    FLUSH_SECONDS,
+    REFUSAL_TTL_SECONDS,
+    refusal_count,
+    refusal_key,
+    refusals_per_second,
+)
 from reservations.services import reservation_cancel, reservation_create
 from tests.factories import make_ticket, make_user
-from tests.reservations.helpers import parse_time
+from tests.reservations.helpers import parse_time, reserve
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -178,6 +186,29 @@ def test_refusals_are_counted_per_second_and_code(staff_api, alice):
         # A second with refusals only is a second that saw something.
         {"at": _iso(_second(2)), "booked": 0, "cancelled": 0, "refused": {**NO_REFUSALS, "not_admitted": 2}},
     ]
+
+
+def test_a_sold_out_refusal_through_the_api_is_counted_within_the_flush_interval(staff_api, alice_api, bob_api):
+    ticket = make_ticket(quantity=1)
+    assert reserve(alice_api, ticket.id).status_code == 201
+
+    # The database decides this one in reserve's first statement: noted in this process, then
+    # written by its flusher thread (reservations.refusals), not by the line's scripts.
+    refused = reserve(bob_api, ticket.id)
+    refused_at = time.monotonic()
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "sold_out")
+
+    def refusals() -> list[dict]:
+        per_second = staff_api.get(_url(ticket.id)).json()["per_second"]
+        return [entry["refused"] for entry in per_second if entry["refused"] != NO_REFUSALS]
+
+    # A flush every FLUSH_SECONDS, and slack for the write and the poll on a loaded machine.
+    counted = wait_until(refusals, timeout=FLUSH_SECONDS + 0.5, what="the sold-out refusal in the sales")
+    assert time.monotonic() - refused_at <= FLUSH_SECONDS + 0.5
+    assert counted == [{**NO_REFUSALS, "sold_out": 1}]
+    time.sleep(2 * FLUSH_SECONDS)
+    assert refusals() == [{**NO_REFUSALS, "sold_out": 1}], "a later flush counted it again"
 
 
 def test_refused_is_null_while_redis_is_unreachable(staff_api, alice):

@@ -191,13 +191,15 @@
         }
       }
       setField(root, "refused_total", redisDown ? "?" : numbers.format(refused.sold_out + refused.busy + refused.not_admitted));
+      // No-break spaces: a code and its count never wrap apart ("not / admitted 0").
       setField(
         root,
         "refused_note",
         redisDown
           ? "not counted while Redis is unreachable"
-          : "sold out " + numbers.format(refused.sold_out) + " · busy " + numbers.format(refused.busy) +
-              " · not admitted " + numbers.format(refused.not_admitted),
+          : "sold\u00a0out\u00a0" + numbers.format(refused.sold_out) +
+              " · busy\u00a0" + numbers.format(refused.busy) +
+              " · not\u00a0admitted\u00a0" + numbers.format(refused.not_admitted),
       );
       setField(root, "first_booking_at", time(sales.first_booking_at));
       setField(root, "sold_out_at", sales.sold_out_at ? time(sales.sold_out_at) : "not sold out");
@@ -209,10 +211,9 @@
       } else if (!sales.first_booking_at) {
         setField(root, "took", "–");
       }
-      if (sales.queue) {
-        for (const name of ["waiting", "admitted", "booked", "expired"]) {
-          setField(root, "queue_" + name, numbers.format(sales.queue[name]));
-        }
+      // queue is null while Redis is unreachable: say the counts are not known, not the last ones.
+      for (const name of ["waiting", "admitted", "booked", "expired"]) {
+        setField(root, "queue_" + name, sales.queue ? numbers.format(sales.queue[name]) : "?");
       }
       chart.update(sales.per_second, nowSecond);
       chartElement.dataset.seconds = String(sales.per_second.length);
@@ -260,16 +261,19 @@
         const end = Math.max(nowSecond, ...perSecond.map((entry) => Date.parse(entry.at) / 1000));
         const start = end - WINDOW + 1;
         const bySecond = new Map(perSecond.map((entry) => [Date.parse(entry.at) / 1000, entry]));
+        // The sales API says null in every second while Redis is unreachable: the refusals of the
+        // seconds it lists no entry for are not known then either, so no line is drawn for them.
+        const unknown = perSecond.some((entry) => entry.refused === null);
         const data = [[], [], [], [], [], []];
         for (let second = start; second <= end; second++) {
           const entry = bySecond.get(second);
-          const refused = entry && entry.refused;
+          const refused = entry ? entry.refused : unknown ? null : { sold_out: 0, busy: 0, not_admitted: 0 };
           data[0].push(second);
           data[1].push(entry ? entry.booked : 0);
           data[2].push(entry ? entry.cancelled : 0);
-          data[3].push(refused ? refused.sold_out : entry && entry.refused === null ? null : 0);
-          data[4].push(refused ? refused.busy : entry && entry.refused === null ? null : 0);
-          data[5].push(refused ? refused.not_admitted : entry && entry.refused === null ? null : 0);
+          data[3].push(refused ? refused.sold_out : null);
+          data[4].push(refused ? refused.busy : null);
+          data[5].push(refused ? refused.not_admitted : null);
         }
         plot.setData(data);
       },
@@ -309,9 +313,18 @@
       svg.setAttribute("class", "ft-spark");
       svg.setAttribute("role", "img");
       svg.setAttribute("aria-label", "bookings per 10 seconds over the last 5 minutes");
+      // A baseline across the five minutes, so that seconds without bookings read as none.
+      const base = document.createElementNS(ns, "rect");
+      base.setAttribute("class", "ft-spark-base");
+      base.setAttribute("x", "0");
+      base.setAttribute("y", "23");
+      base.setAttribute("width", "120");
+      base.setAttribute("height", "1");
+      svg.appendChild(base);
       buckets.forEach((count, index) => {
         const height = count ? Math.max(1.5, (22 * count) / peak) : 0;
         const rect = document.createElementNS(ns, "rect");
+        rect.setAttribute("class", "ft-spark-bar");
         rect.setAttribute("x", String(index * 4));
         rect.setAttribute("y", String(24 - height));
         rect.setAttribute("width", "3");
