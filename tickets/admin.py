@@ -263,7 +263,12 @@ class TicketAdmin(admin.ModelAdmin):
                 error = _reason(exc)
         else:
             error = " ".join(message for messages_ in form.errors.values() for message in messages_)
-        if request.method == "POST" and plan is not None:
+        # Only the confirmation page's own POST acts: it says "confirm" and what it was shown.
+        posted = request.method == "POST" and plan is not None
+        seen = form.data.get("seen")
+        changed = posted and seen is not None and seen != plan.seen
+        confirmed = posted and "confirm" in form.data and seen == plan.seen
+        if confirmed:
             try:
                 services.ticket_update(ticket_id=ticket.pk, by=request.user, note=plan.note, **plan.changes)
             except (ValidationError, DomainError) as exc:
@@ -279,6 +284,7 @@ class TicketAdmin(admin.ModelAdmin):
             "original": ticket,
             "control": control,
             "plan": plan,
+            "changed": changed,
             "error": error,
             "value": form.cleaned_data.get("value") if plan else None,
             "next": back,

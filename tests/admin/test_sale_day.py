@@ -36,6 +36,16 @@ def _control(ticket, name: str) -> str:
     return f"{CHANGELIST}{ticket.pk}/control/{name}/"
 
 
+def _confirm(client, ticket, name: str, data: dict | None = None, **kwargs):
+    """Open a control's confirmation page, then send its form as the "Yes" button does."""
+    page = client.get(_control(ticket, name), data or {})
+    html = page.content.decode()
+    seen = re.search(r'name="seen" value="([0-9a-f]+)"', html)
+    confirm = re.search(r'name="confirm" value="([^"]+)"', html)
+    assert seen and confirm, html
+    return client.post(_control(ticket, name), {**(data or {}), "seen": seen[1], "confirm": confirm[1]}, **kwargs)
+
+
 def _config(response) -> dict:
     html = response.content.decode()
     start = html.index('<script id="ft-live-config" type="application/json">') + len(
@@ -247,7 +257,7 @@ def test_pausing_moves_the_sale_start_and_bookings_get_sale_not_open(staff_clien
     ticket = make_ticket(title="Gala")
     before = timezone.now()
 
-    response = staff_client.post(_control(ticket, "pause"), {"value": 15, "next": _live(ticket)}, follow=True)
+    response = _confirm(staff_client, ticket, "pause", {"value": 15, "next": _live(ticket)}, follow=True)
 
     assert response.redirect_chain[-1][0] == _live(ticket)
     assert ("success", "Paused the sale for 15 minutes.") in _messages(response)
@@ -265,7 +275,7 @@ def test_pausing_moves_the_sale_start_and_bookings_get_sale_not_open(staff_clien
 def test_resuming_opens_the_sale_now(staff_client, alice_api):
     ticket = make_ticket(sale_starts_at=timezone.now() + timedelta(hours=1))
 
-    staff_client.post(_control(ticket, "resume"))
+    _confirm(staff_client, ticket, "resume")
 
     ticket.refresh_from_db()
     assert ticket.sale_starts_at <= timezone.now()
@@ -292,7 +302,7 @@ def test_the_waiting_room_control_turns_it_on_and_off(staff_client, name, value)
     Ticket.objects.filter(pk=ticket.pk).update(waiting_room=not value)
 
     page = staff_client.get(_control(ticket, name))
-    staff_client.post(_control(ticket, name))
+    _confirm(staff_client, ticket, name)
 
     assert ("needs an admission" if value else "everyone may book directly") in page.content.decode()
     assert Ticket.objects.get(pk=ticket.pk).waiting_room is value
@@ -304,8 +314,8 @@ def test_the_waiting_room_control_turns_it_on_and_off(staff_client, name, value)
 def test_the_rate_and_quantity_controls_change_them(staff_client):
     ticket = make_ticket(quantity=10)
 
-    staff_client.post(_control(ticket, "admit_per_minute"), {"value": 1200})
-    staff_client.post(_control(ticket, "quantity"), {"value": 25})
+    _confirm(staff_client, ticket, "admit_per_minute", {"value": 1200})
+    _confirm(staff_client, ticket, "quantity", {"value": 25})
 
     ticket.refresh_from_db()
     assert (ticket.admit_per_minute, ticket.quantity) == (1200, 25)
@@ -346,9 +356,42 @@ def test_a_control_with_a_bad_value_says_why_and_stores_nothing(staff_client, al
 def test_a_control_goes_back_only_to_a_page_of_this_site(staff_client):
     ticket = make_ticket()
 
-    response = staff_client.post(_control(ticket, "quantity"), {"value": 11, "next": "https://evil.example/"})
+    response = _confirm(staff_client, ticket, "quantity", {"value": 11, "next": "https://evil.example/"})
 
     assert response["Location"] == f"{CHANGELIST}{ticket.pk}/change/"
+
+
+def test_a_post_that_is_not_the_confirmation_shows_the_confirmation_and_changes_nothing(staff_client):
+    ticket = make_ticket(quantity=10)
+
+    unconfirmed = staff_client.post(_control(ticket, "quantity"), {"value": 25})
+    unseen = staff_client.post(_control(ticket, "quantity"), {"value": 25, "confirm": "Yes"})
+
+    for response in (unconfirmed, unseen):
+        assert response.status_code == 200
+        assert 'name="confirm"' in response.content.decode()
+        assert "The ticket changed" not in response.content.decode()
+    assert Ticket.objects.get(pk=ticket.pk).quantity == 10
+    assert not LogEntry.objects.exists()
+
+
+def test_a_confirmation_of_a_page_the_ticket_has_changed_since_asks_again(staff_client):
+    ticket = make_ticket(quantity=10)
+    page = staff_client.get(_control(ticket, "quantity"), {"value": 25}).content.decode()
+    seen = re.search(r'name="seen" value="([0-9a-f]+)"', page)[1]
+    # Another staff member changes the quantity while the page is open.
+    Ticket.objects.filter(pk=ticket.pk).update(quantity=40)
+
+    stale = staff_client.post(_control(ticket, "quantity"), {"value": 25, "seen": seen, "confirm": "Yes"})
+
+    assert stale.status_code == 200
+    html = stale.content.decode()
+    assert "The ticket changed since that page was shown" in html
+    assert "<td>40</td>" in html
+    assert Ticket.objects.get(pk=ticket.pk).quantity == 40
+    assert not LogEntry.objects.exists()
+    _confirm(staff_client, ticket, "quantity", {"value": 25})
+    assert Ticket.objects.get(pk=ticket.pk).quantity == 25
 
 
 def test_an_unknown_control_changes_nothing(staff_client):
