@@ -1,4 +1,5 @@
-"""`./dev` as a new user meets it: a PostgreSQL without the database, what serve installs, `manage`, /metrics.
+"""`./dev` as a new user meets it: a PostgreSQL without the database, what serve installs, `manage`,
+`test`, /metrics.
 
 The end-to-end tests run `python -m scripts.devenv` (what `./dev` execs) against the test run's
 PostgreSQL and Redis, with a database name of their own that does not exist yet; they drop it.
@@ -13,6 +14,7 @@ from urllib.request import urlopen
 
 import psycopg
 import pytest
+from django.conf import settings
 
 from scripts import harness
 from scripts.devenv import LauncherError, requirements, services
@@ -128,7 +130,7 @@ def test_servers_that_were_found_need_no_embedded_packages(db, monkeypatch, tmp_
     assert ensured == []
 
 
-# End to end: ./dev manage and ./dev serve on a database that does not exist yet ----------------------
+# End to end: ./dev manage, ./dev test and ./dev serve on a database that does not exist yet ---------
 
 
 def _launcher_env(url: str, **extra: str) -> dict[str, str]:
@@ -150,6 +152,43 @@ def test_dev_manage_creates_migrates_and_runs_check_invariants_on_a_missing_data
     assert f"created the database {database.database_name(missing_database_url)}" in done.stdout
     assert "migrating the new database first" in done.stdout
     assert "all invariants hold" in done.stdout
+
+
+@pytest.mark.slow
+def test_dev_test_creates_a_missing_database_says_so_and_runs_the_selected_tests_green(missing_database_url):
+    name = database.database_name(missing_database_url)
+    # pytest-django's database for the selected tests, named after ours; it drops it at the end.
+    test_database_url = database.database_url(missing_database_url, f"test_{name}")
+    assert not database.exists(test_database_url)
+    # The inner run deletes the keys of its prefix before and after each test: not ours.
+    prefix = f"{settings.REDIS_KEY_PREFIX}-devtest-{secrets.token_hex(4)}"
+    selection = "tests/smoke/test_smoke.py"
+    try:
+        done = subprocess.run(
+            [*LAUNCHER, "test", selection, "-p", "no:cacheprovider", "-vv", "-s", "-rA"],
+            cwd=harness.ROOT,
+            env=_launcher_env(missing_database_url, REDIS_KEY_PREFIX=prefix),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        left_behind = database.exists(test_database_url)
+    finally:
+        database.drop(test_database_url)
+        harness.delete_keys(settings.REDIS_URL, prefix)
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert f"dev: PostgreSQL: created the database {name} on " in done.stdout
+    assert database.exists(missing_database_url)
+    # The selected tests, and only they, ran green, in pytest-django's database on that server.
+    assert f"Creating test database for alias 'default' ('test_{name}')" in output
+    assert sorted(re.findall(r"^PASSED (\S+)$", done.stdout, re.MULTILINE)) == [
+        f"{selection}::test_alice_books_a_seat",
+        f"{selection}::test_healthz_answers_ok",
+    ], done.stdout
+    assert re.search(r"^=+ 2 passed in ", done.stdout, re.MULTILINE), done.stdout
+    assert not left_behind, "pytest-django left its test database behind"
 
 
 def _page(url: str) -> str:
