@@ -227,6 +227,11 @@
     poll(ticket.salesUrl, render);
   }
 
+  function count(u, value, series, index) {
+    if (index == null) return "";
+    return value == null ? "?" : String(value);
+  }
+
   function makeChart(element) {
     const style = getComputedStyle(document.documentElement);
     const quiet = style.getPropertyValue("--body-quiet-color").trim() || "#666";
@@ -245,12 +250,16 @@
         { ...axis, size: 48, label: "per second", labelSize: 18 },
       ],
       series: [
-        { label: "time", value: (u, seconds) => (seconds == null ? "–" : clock.format(new Date(seconds * 1000))) },
-        { label: "booked", stroke: "#1a7f37", fill: "rgba(26, 127, 55, 0.55)", paths: bars, width: 1 },
-        { label: "cancelled", stroke: "#c2410c", width: 2 },
-        { label: "refused: sold out", stroke: "#b91c1c", width: 1.5, dash: [6, 3] },
-        { label: "refused: busy", stroke: "#7c3aed", width: 1.5 },
-        { label: "refused: not admitted", stroke: "#0369a1", width: 1.5 },
+        {
+          label: "time",
+          value: (u, seconds) => (seconds == null ? "point at a second" : clock.format(new Date(seconds * 1000))),
+        },
+        // Away from the chart the legend names the lines; pointing at a second shows its counts.
+        { label: "booked", stroke: "#1a7f37", fill: "rgba(26, 127, 55, 0.55)", paths: bars, width: 1, value: count },
+        { label: "cancelled", stroke: "#c2410c", width: 2, value: count },
+        { label: "refused: sold out", stroke: "#b91c1c", width: 1.5, dash: [6, 3], value: count },
+        { label: "refused: busy", stroke: "#7c3aed", width: 1.5, value: count },
+        { label: "refused: not admitted", stroke: "#0369a1", width: 1.5, value: count },
       ],
     };
     const empty = [[], [], [], [], [], []];
