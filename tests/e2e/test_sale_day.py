@@ -54,8 +54,13 @@ def _log_in(page, live_server, user) -> None:
 
 
 def _reserve(live_server, ticket_id, token: str) -> tuple[int, dict]:
+    return post_as(live_server, f"/api/v1/tickets/{ticket_id}/reserve/", token)
+
+
+def post_as(live_server, path: str, token: str) -> tuple[int, dict]:
+    """POST with no body as the token's user; the status and the JSON answer."""
     request = urllib.request.Request(
-        f"{live_server.url}/api/v1/tickets/{ticket_id}/reserve/",
+        f"{live_server.url}{path}",
         method="POST",
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )

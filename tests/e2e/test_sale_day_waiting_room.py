@@ -6,9 +6,6 @@ room's counts from the sales API it polls. Screenshots go to the test's tmp_path
 """
 
 import copy
-import json
-import urllib.error
-import urllib.request
 
 import pytest
 from django.conf import settings
@@ -37,16 +34,7 @@ LAPTOP = {"width": 1366, "height": 768}
 
 
 def _join(live_server, ticket_id, token: str) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        f"{live_server.url}/api/v1/tickets/{ticket_id}/queue/",
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return test_sale_day.post_as(live_server, f"/api/v1/tickets/{ticket_id}/queue/", token)
 
 
 def _overflow(page) -> int:
