@@ -12,10 +12,13 @@ and busy answers of a batch) in the same script, with Redis' clock. A refusal th
 decided before any Redis call (a sold-out ticket read in `reserve`'s first statement) is noted in
 this process (`refusal_note`, no round trip) and written, with the second it happened in, by a
 flusher thread of the process within FLUSH_SECONDS: so counting costs no refusal a round trip of
-its own. The counts are for dashboards: those of a process killed before its flush, or written
-while Redis is unreachable, are lost, and the sales API says `refused: null` while it is.
+its own. A process that exits (a gunicorn worker recycled after max_requests, or stopped on a
+deploy) flushes what it noted at exit. The counts are for dashboards: those of a process killed
+before its flush, or written while Redis is unreachable, are lost, and the sales API says
+`refused: null` while it is.
 """
 
+import atexit
 import os
 import threading
 import time
@@ -92,6 +95,8 @@ def _start_flusher() -> None:
             return
         _flusher_pid = os.getpid()
     threading.Thread(target=_flush_forever, name="refusals-flusher", daemon=True).start()
+    # Once per process that noted anything: a forked worker registers its own.
+    atexit.register(refusals_flush)
 
 
 def _flush_forever() -> None:

@@ -1,6 +1,8 @@
 """GET /api/v1/tickets/{id}/sales/: a ticket's sale as it goes, for staff dashboards."""
 
 import copy
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from reservations.refusals import (
     refusals_per_second,
 )
 from reservations.services import reservation_cancel, reservation_create
+from scripts.harness.env import random_secret_key, server_env
 from tests.factories import make_ticket, make_user
 from tests.reservations.helpers import parse_time, reserve
 from tests.servers import wait_until
@@ -186,6 +189,40 @@ def test_refusals_are_counted_per_second_and_code(staff_api, alice):
         # A second with refusals only is a second that saw something.
         {"at": _iso(_second(2)), "booked": 0, "cancelled": 0, "refused": {**NO_REFUSALS, "not_admitted": 2}},
     ]
+
+
+# A process that notes one refusal of each code and exits at once, before its flusher's first flush.
+NOTE_AND_EXIT = """
+import sys, django
+django.setup()
+from reservations.refusals import refusal_note
+for code in ("sold_out", "sold_out", "busy"):
+    refusal_note(ticket_id=sys.argv[1], code=code)
+"""
+
+
+def test_a_process_that_exits_before_its_flush_writes_what_it_noted_at_exit():
+    ticket_id = str(uuid.uuid4())
+    started = int(time.time())
+    env = server_env(
+        redis_url=settings.REDIS_URL, redis_prefix=settings.REDIS_KEY_PREFIX, secret_key=random_secret_key()
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", NOTE_AND_EXIT, ticket_id],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr.decode()
+    counted = refusals_per_second(ticket_id=ticket_id, since=started, until=int(time.time()))
+    assert counted is not None
+    assert sum(by["sold_out"] for by in counted.values()) == 2
+    assert sum(by["busy"] for by in counted.values()) == 1
+    get_redis_connection("default").delete(*(refusal_key(ticket_id, second) for second in counted))
 
 
 def test_a_sold_out_refusal_through_the_api_is_counted_within_the_flush_interval(staff_api, alice_api, bob_api):
