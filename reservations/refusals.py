@@ -25,8 +25,6 @@ import time
 from collections import Counter
 from uuid import UUID
 
-from redis.client import Pipeline
-
 from fastticket import redis as ft_redis
 
 REFUSAL_CODES = ("sold_out", "busy", "not_admitted")
@@ -48,15 +46,6 @@ FLUSH_SECONDS = 0.5
 _noted: Counter[tuple[str, int, str]] = Counter()
 _noted_lock = threading.Lock()
 _flusher_pid: int | None = None
-
-
-def refusal_count(pipeline: Pipeline, *, ticket_id: UUID | str, code: str, second: int | None = None) -> None:
-    """Queue the HINCRBY and EXPIRE of one refusal on `pipeline`; the caller executes it."""
-    if code not in REFUSAL_CODES:
-        raise ValueError(f"not a counted refusal code: {code!r}")
-    key = refusal_key(ticket_id, int(time.time()) if second is None else second)
-    pipeline.hincrby(key, code, 1)
-    pipeline.expire(key, REFUSAL_TTL_SECONDS)
 
 
 def refusal_note(*, ticket_id: UUID | str, code: str) -> None:
