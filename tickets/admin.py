@@ -7,6 +7,8 @@ reservations app adds its inline, the live page and the overview to this admin
 (reservations/admin.py).
 """
 
+import hashlib
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,7 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from fastticket.errors import DomainError
 from tickets import services
-from tickets.controls import CONTROLS
+from tickets.controls import CONTROLS, Plan
 from tickets.models import ADMISSION_SECONDS_RANGE, ADMIT_PER_MINUTE_RANGE, MAX_QUANTITY, SaleStatus, Ticket
 
 
@@ -266,8 +268,9 @@ class TicketAdmin(admin.ModelAdmin):
         # Only the confirmation page's own POST acts: it says "confirm" and what it was shown.
         posted = request.method == "POST" and plan is not None
         seen = form.data.get("seen")
-        changed = posted and seen is not None and seen != plan.seen
-        confirmed = posted and "confirm" in form.data and seen == plan.seen
+        basis = _basis(ticket, plan) if plan is not None else None
+        changed = posted and seen is not None and seen != basis
+        confirmed = posted and "confirm" in form.data and seen == basis
         if confirmed:
             try:
                 services.ticket_update(ticket_id=ticket.pk, by=request.user, note=plan.note, **plan.changes)
@@ -285,6 +288,7 @@ class TicketAdmin(admin.ModelAdmin):
             "control": control,
             "plan": plan,
             "changed": changed,
+            "seen": basis,
             "error": error,
             "value": form.cleaned_data.get("value") if plan else None,
             "next": back,
@@ -296,6 +300,17 @@ class TicketAdmin(admin.ModelAdmin):
         if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
             return target
         return reverse("admin:tickets_ticket_change", args=[ticket.pk])
+
+
+def _basis(ticket: Ticket, plan: Plan) -> str:
+    """A digest of what a control starts from: its change and the current values of the fields it changes.
+
+    The confirmation page sends it back: when another change came first (another staff member,
+    the API), the digest differs and the control asks again instead of doing what nobody
+    confirmed. Bookings change no field a control sets, so a live sale does not stop a change.
+    """
+    now = {name: str(getattr(ticket, name)) for name in sorted(plan.changes)}
+    return hashlib.sha256(f"{plan.note}\x1e{now}".encode()).hexdigest()[:32]
 
 
 def _reason(exc: ValidationError | DomainError) -> str:

@@ -6,7 +6,6 @@ shows. Pausing moves `sale_starts_at` into the future (API.md lets staff move it
 a forgotten pause ends by itself; resuming moves it to now.
 """
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,17 +29,6 @@ class Plan:
     says: str
     confirm: str
     rows: list[tuple[str, str, str]] = field(default_factory=list)
-
-    @property
-    def seen(self) -> str:
-        """A digest of the values the plan starts from, as the confirmation page showed them.
-
-        The page sends it back with the confirmation: when the ticket changed in between (another
-        staff member, a booking that changed what a quantity may be), the digest differs and the
-        control asks again instead of doing what nobody confirmed.
-        """
-        now = "\x1f".join(f"{label}={before}" for label, before, _after in self.rows)
-        return hashlib.sha256(f"{self.note}\x1e{now}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -394,6 +394,18 @@ def test_a_confirmation_of_a_page_the_ticket_has_changed_since_asks_again(staff_
     assert Ticket.objects.get(pk=ticket.pk).quantity == 25
 
 
+def test_a_booking_between_the_confirmation_page_and_its_yes_does_not_stop_the_change(staff_client, alice):
+    ticket = make_ticket(quantity=10)
+    page = staff_client.get(_control(ticket, "quantity"), {"value": 25}).content.decode()
+    seen = re.search(r'name="seen" value="([0-9a-f]+)"', page)[1]
+    # A live sale goes on while the page is open: the remaining seats change, the quantity does not.
+    reservation_create(user=alice, ticket_id=ticket.id)
+
+    staff_client.post(_control(ticket, "quantity"), {"value": 25, "seen": seen, "confirm": "Yes"})
+
+    assert Ticket.objects.get(pk=ticket.pk).quantity == 25
+
+
 def test_an_unknown_control_changes_nothing(staff_client):
     ticket = make_ticket()
 
