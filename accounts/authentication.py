@@ -3,8 +3,7 @@
 BearerJWTAuthentication, for an endpoint whose own statement reads the caller's account anyway
 (reserve: reservations.batch.booking_read), skips the user SELECT of a user this process has not
 seen and names the caller by its token (TokenBearer); that endpoint then checks the account with
-`account_refusal` in its own round trip.
-
+`check_caller` in its own round trip.
 
 Every API call would otherwise pay a user SELECT. API.md allows a deactivated user's access
 tokens to keep working for up to 60 seconds; AUTH_USER_CACHE_SECONDS (30 by default) stays under
@@ -56,15 +55,19 @@ def _load_user(user_id: uuid.UUID) -> User | None:
     return None if row is None else User.from_db(DEFAULT_DB_ALIAS, _COLUMNS, row)
 
 
-def account_refusal(*, token: Token, found: bool, is_active: bool, password_version: int) -> Exception | None:
-    """Return why the account a valid access token names may not act (401), or None when it may."""
+# An account as a statement read it: (found, is_active, password_version).
+Account = tuple[bool, bool, int]
+
+
+def _refuse(account: Account, *, expected_version: int) -> None:
+    """Raise the 401 of an account that may not act: missing, inactive, or its password changed since."""
+    found, is_active, password_version = account
     if not found:
-        return AuthenticationFailed(_("User not found"), code="user_not_found")
+        raise AuthenticationFailed(_("User not found"), code="user_not_found")
     if not is_active:
-        return AuthenticationFailed(_("User is inactive"), code="user_inactive")
-    if token.get(PASSWORD_VERSION_CLAIM, 0) != password_version:
-        return InvalidToken(PASSWORD_CHANGED)
-    return None
+        raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+    if password_version != expected_version:
+        raise InvalidToken(PASSWORD_CHANGED)
 
 
 def _user_id(validated_token: Token) -> uuid.UUID:
@@ -83,14 +86,8 @@ def _cached(validated_token: Token) -> User | None:
 
 
 def _check(validated_token: Token, user: User | None) -> None:
-    refusal = account_refusal(
-        token=validated_token,
-        found=user is not None,
-        is_active=user is not None and user.is_active,
-        password_version=user.password_version if user is not None else -1,
-    )
-    if refusal is not None:
-        raise refusal
+    account = (True, user.is_active, user.password_version) if user is not None else (False, False, -1)
+    _refuse(account, expected_version=validated_token.get(PASSWORD_VERSION_CLAIM, 0))
 
 
 class CachedJWTAuthentication(JWTAuthentication):
@@ -130,7 +127,7 @@ class TokenBearer:
     """The caller as a valid access token names it, before its account was read.
 
     Only an endpoint that reads the account in its own statement and refuses it with
-    `account_refusal` (as booking does) may take one; anything else must use the user.
+    `check_caller` (as booking does) may take one; anything else must use the user.
     """
 
     pk: uuid.UUID
@@ -141,23 +138,14 @@ class TokenBearer:
     is_staff: bool = False
 
 
-def caller_refusal(
-    user: User | TokenBearer, *, found: bool, is_active: bool, password_version: int
-) -> Exception | None:
-    """Return why the caller may not act, given its account as the caller's own statement just read it.
+def check_caller(user: User | TokenBearer, account: Account) -> None:
+    """Raise the 401 of a caller that may not act, given its account as the caller's own statement just read it.
 
     A TokenBearer is checked as its token's user would be; a user (cached, or from a session) must
     still be active and have the password it was loaded with.
     """
-    if isinstance(user, TokenBearer):
-        return account_refusal(token=user.token, found=found, is_active=is_active, password_version=password_version)
-    if not found:
-        return AuthenticationFailed(_("User not found"), code="user_not_found")
-    if not is_active:
-        return AuthenticationFailed(_("User is inactive"), code="user_inactive")
-    if password_version != user.password_version:
-        return InvalidToken(PASSWORD_CHANGED)
-    return None
+    expected = user.token.get(PASSWORD_VERSION_CLAIM, 0) if isinstance(user, TokenBearer) else user.password_version
+    _refuse(account, expected_version=expected)
 
 
 class BearerJWTAuthentication(CachedJWTAuthentication):

@@ -35,6 +35,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from accounts.authentication import Account
 from accounts.models import User
 from fastticket.db import busy_on_lock_timeout
 from fastticket.errors import (
@@ -457,7 +458,7 @@ def _after_commit(entry: Entry, result: tuple, ticket_id: str) -> Outcome:
 class Read:
     """What a booking's first statement found."""
 
-    account: tuple[bool, bool, int]  # found, is_active, password_version
+    account: Account
     ticket: Ticket | None
     held: str | None  # the caller's confirmed reservation of the ticket
 

@@ -7,6 +7,7 @@ the API renders them (the same serializer and JSON renderer).
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 from uuid import UUID
 
 from django.db import connection
@@ -80,7 +81,7 @@ def idempotency_remember(*, user: User, key: str, ticket_id: UUID | str, answer:
         return cursor.fetchone() is not None
 
 
-def idempotency_remember_refusal(*, user: User, key: str | None, ticket_id: UUID | str, error: DomainError) -> None:
+def idempotency_remember_refusal(*, user: User, key: str | None, ticket_id: UUID | str, error: DomainError) -> NoReturn:
     """Keep a refusal as the key's answer (or replay the answer kept first), then raise it."""
     if key and not idempotency_remember(user=user, key=key, ticket_id=ticket_id, answer=error_answer(error)):
         idempotency_replay(user_id=user.pk, key=key, ticket_id=ticket_id)

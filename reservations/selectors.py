@@ -114,8 +114,8 @@ def _counts_per_second(*, ticket_ids: list[UUID], window: tuple[datetime, dateti
     return counts
 
 
-def _queue_counts(ticket: Ticket) -> dict[str, int] | None:
-    """The waiting room's counts for a dashboard: null while Redis is unreachable, like `refused`."""
+def queue_counts(ticket: Ticket) -> dict[str, int] | None:
+    """The waiting room's counts for a dashboard: None while Redis is unreachable, like `refused`."""
     try:
         return queue_stats(ticket=ticket)
     except Unavailable:
@@ -142,5 +142,5 @@ def _sales(ticket: Ticket, counts: dict[int, dict], *, since: int, until: int) -
             }
             for second in seconds
         ],
-        "queue": _queue_counts(ticket),
+        "queue": queue_counts(ticket),
     }

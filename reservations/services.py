@@ -38,7 +38,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.authentication import TokenBearer, caller_refusal
+from accounts.authentication import TokenBearer, check_caller
 from accounts.models import User
 from fastticket import redis as ft_redis
 from fastticket.db import busy_on_lock_timeout
@@ -125,10 +125,7 @@ def _reserve(*, user: User | TokenBearer, ticket_id: str, key: str | None) -> di
     # One statement, no lock: the caller's account, the ticket and the caller's seat. Every
     # refusal but not_admitted is decided here, from the database, before any Redis call.
     read = booking_read(ticket_id=ticket_id, user_id=str(user.pk))
-    found, is_active, password_version = read.account
-    refusal = caller_refusal(user, found=found, is_active=is_active, password_version=password_version)
-    if refusal is not None:
-        raise refusal
+    check_caller(user, read.account)
     client = ft_redis.client("locks")
     if client is None and read.ticket is not None and read.ticket.waiting_room:
         # API.md: while Redis is unreachable a ticket with a waiting room sells nothing (its line
@@ -334,10 +331,7 @@ def queue_join(*, user: User | TokenBearer, ticket_id: UUID | str) -> tuple[Plac
     (a TokenBearer's is checked here, as booking checks it) and reservation of the ticket.
     """
     read = account_and_seat_read(ticket_id=str(ticket_id), user_id=str(user.pk))
-    found, is_active, password_version = read.account
-    refusal = caller_refusal(user, found=found, is_active=is_active, password_version=password_version)
-    if refusal is not None:
-        raise refusal
+    check_caller(user, read.account)
     held = read.held
     joined = with_mirror(
         ticket_id,

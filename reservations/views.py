@@ -145,6 +145,7 @@ class QueueView(APIView):
     """The caller's place in a ticket's waiting room: join, ask, give up."""
 
     permission_classes = [IsAuthenticated]
+    throttle_classes = [UserRateThrottle]
 
     def get_authenticators(self):
         # A join reads the caller's account in its own statement (services.queue_join), as a
@@ -153,8 +154,6 @@ class QueueView(APIView):
         if getattr(self.request, "method", None) == "POST":
             return [BearerJWTAuthentication(), SessionAuthentication()]
         return super().get_authenticators()
-
-    throttle_classes = [UserRateThrottle]
 
     @extend_schema(
         tags=["waiting room"],

@@ -21,7 +21,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from fastticket.errors import Unavailable
 from reservations import selectors
 from reservations.admin.reservation import ReadOnlyMixin
 from reservations.models import Reservation
@@ -87,9 +86,8 @@ class TicketSaleDayAdmin(TicketAdmin):
     def queue_counts(self, ticket: Ticket) -> str:
         if not ticket.waiting_room:
             return "no waiting room"
-        try:
-            stats = selectors.queue_stats(ticket=ticket)
-        except Unavailable:
+        stats = selectors.queue_counts(ticket)
+        if stats is None:
             return "not known: Redis is unreachable"
         counts = "{waiting:,} waiting (sold_out too), {admitted:,} admitted, {booked:,} booked, {expired:,} expired"
         return counts.format(**stats)
