@@ -567,8 +567,8 @@ def _round_trips(run) -> list[str]:
         "",
         "One request of each kind sent through the app in the benchmark process (Django's test client, each by "
         "a new user, so the per-process user cache misses as it does for every flash-sale user), counting SQL "
-        "statements and Redis commands. The sold-out request is sent twice: the first may find no sold-out "
-        "flag in Redis and take the locks; the second is answered from the flag.",
+        "statements and Redis commands. The sold-out request is sent twice: both are refused by the booking's "
+        "first statement, with no lock and no Redis command.",
         "",
     ]
     for trips in run.round_trips:
