@@ -1,5 +1,7 @@
 """Serializer building blocks shared by the apps."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.http import QueryDict
 from rest_framework import serializers
 
@@ -21,6 +23,8 @@ class StrictSerializer(serializers.Serializer):
 
     Read-only fields the endpoint knows (e.g. `issued_count`) are still accepted and ignored.
     A JSON value of the wrong type is a 400 too (form bodies, from the browsable API, are all text).
+    A text's maximum length and pattern hold for the text as sent, before it is trimmed or
+    normalised, as the schema says them.
     """
 
     def to_internal_value(self, data):
@@ -28,6 +32,15 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            refused = {
+                name: messages
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField) and not field.read_only
+                for messages in [_text_as_sent_errors(field, data.get(name))]
+                if messages
+            }
+            if refused:
+                raise serializers.ValidationError(refused)
             if not isinstance(data, QueryDict):
                 wrong = {
                     name: [message]
@@ -41,6 +54,27 @@ class StrictSerializer(serializers.Serializer):
                 if wrong:
                     raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
+
+
+def _text_as_sent_errors(field: serializers.CharField, value) -> list[str]:
+    """The messages of a text that breaks its field's maximum length or pattern before trimming.
+
+    DRF trims whitespace (and a username is NFKC-normalised) before the field's validators run, so
+    201 characters of which the first is a space would pass a 200-character limit the OpenAPI
+    document promises to enforce; it is measured here as sent, and again after, as the field does.
+    """
+    if not isinstance(value, str):
+        return []
+    if field.max_length is not None and len(value) > field.max_length:
+        return [field.error_messages["max_length"].format(max_length=field.max_length)]
+    messages = []
+    for validator in field.validators:
+        if isinstance(validator, RegexValidator):
+            try:
+                validator(value)
+            except DjangoValidationError as error:
+                messages.extend(error.messages)
+    return messages
 
 
 class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):

@@ -61,7 +61,10 @@ def test_signup_accepts_a_django_username(api, username):
     assert response.json()["username"] == username
 
 
-@pytest.mark.parametrize("username", ["", "x" * 151, "has space", "no/slash", "no!bang", "semi;colon"])
+@pytest.mark.parametrize(
+    "username",
+    ["", "x" * 151, "has space", "no/slash", "no!bang", "semi;colon", " carol", "carol\n", "\ufe6bcarol"],
+)
 def test_signup_refuses_a_username_outside_django_rules(api, username):
     _assert_refused_on(_signup(api, username=username), "username")
 

@@ -66,6 +66,14 @@ def test_a_username_over_150_characters_once_normalised_answers_400():
     assert not User.objects.exists()
 
 
+def test_a_username_over_150_characters_as_sent_answers_400_though_shorter_once_normalised():
+    response = _signup("e\u0301" * 76)  # 152 characters sent, 76 once NFKC composes each into one
+
+    assert response.status_code == 400
+    assert "username" in response.json()
+    assert not User.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("first", "look_alike", "stored"),
     [

@@ -43,6 +43,8 @@ def _assert_400_on(response, field: str) -> None:
         ("title", ""),
         ("title", "   "),
         ("title", "x" * 201),
+        ("title", "\f" + "x" * 200),
+        ("title", "x" * 200 + " "),
         ("title", None),
         ("quantity", 0),
         ("quantity", -1),
@@ -122,6 +124,7 @@ def test_create_without_waiting_room_settings_takes_the_defaults(staff_api):
     [
         ("title", ""),
         ("title", "x" * 201),
+        ("title", "\f" + "x" * 200),
         ("quantity", 0),
         ("quantity", -1),
         ("quantity", 1_000_001),
