@@ -42,7 +42,8 @@ class UsernameField(serializers.CharField):
 
 class SignupSerializer(StrictSerializer):
     username = UsernameField(max_length=150, validators=[UnicodeUsernameValidator()])
-    email = serializers.EmailField(max_length=254)
+    # Not trimmed: " carol@example.com" is not the address the schema's `format: email` allows.
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
 

@@ -75,7 +75,10 @@ def test_signup_refuses_a_username_taken_in_another_case(api, alice):
     assert messages
 
 
-@pytest.mark.parametrize("email", ["", "not-an-email", "carol@", "@example.com", "carol@example"])
+@pytest.mark.parametrize(
+    "email",
+    ["", "not-an-email", "carol@", "@example.com", "carol@example", " carol@example.com", "carol@example.com\n"],
+)
 def test_signup_refuses_an_invalid_email(api, email):
     _assert_refused_on(_signup(api, email=email), "email")
 
