@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -289,11 +290,13 @@ def _first_refusal(ticket: Ticket | None, held: str | None) -> DomainError | Non
 # Cancelling -------------------------------------------------------------------------------------
 
 
-def reservation_cancel(*, user: User, reservation_id: UUID | str) -> Reservation:
+def reservation_cancel(*, user: User, reservation_id: UUID | str, by: User | None = None) -> Reservation:
     """Cancel the user's reservation and return its seat to stock, under the booking locks.
 
     Another user's reservation is not found (404). `already_cancelled` wins over `sale_closed`.
-    The ticket's mirror is rewritten after commit, so the seat can be booked at once.
+    The ticket's mirror is rewritten after commit, so the seat can be booked at once. Given the
+    staff member who cancels for the user (`by`), the admin's history entries of the reservation
+    and of its ticket are written in the cancel's own transaction, as a ticket change's are.
     """
     ticket_id = Reservation.objects.filter(pk=reservation_id, user=user).values_list("ticket_id", flat=True).get()
     with ticket_lock(ticket_id), transaction.atomic(durable=True), busy_on_lock_timeout():
@@ -312,11 +315,25 @@ def reservation_cancel(*, user: User, reservation_id: UUID | str) -> Reservation
         )
         ticket.issued_count -= 1
         ticket.sale_version += 1
+        if by is not None:
+            _log_staff_cancel(by=by, user=user, reservation=reservation, ticket=ticket)
         # A seat came back: the mirror must not hint "sold out" any more.
         transaction.on_commit(lambda: sale_state_write(ticket=ticket))
     metrics.CANCELLATIONS.inc()
     reservation.ticket = ticket
     return reservation
+
+
+def _log_staff_cancel(*, by: User, user: User, reservation: Reservation, ticket: Ticket) -> None:
+    """Record a staff cancel in the history of the reservation and of its ticket."""
+    who = f"{user.username} <{user.email}>"
+    for obj, message in (
+        (reservation, f"Cancelled for {who}; the seat of “{ticket.title}” went back on sale."),
+        (ticket, f"Cancelled reservation {reservation.pk} of {who}; the seat went back on sale."),
+    ):
+        LogEntry.objects.log_actions(
+            user_id=by.pk, queryset=[obj], action_flag=CHANGE, change_message=message, single_object=True
+        )
 
 
 # The waiting room -------------------------------------------------------------------------------

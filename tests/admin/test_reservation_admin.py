@@ -1,12 +1,15 @@
 """The reservations admin: read-only lists, filters, search, and "cancel selected" through the service."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError
 from django.utils import timezone
 
+from accounts.models import User
 from reservations.models import Reservation, ReservationStatus
 from reservations.services import reservation_cancel, reservation_create
 from tests.factories import make_ticket
@@ -210,3 +213,18 @@ def test_non_staff_user_cannot_cancel_through_the_admin(client, alice, bob):
     assert response["Location"].startswith("/admin/login/")
     seat.refresh_from_db()
     assert seat.status == ReservationStatus.CONFIRMED
+
+
+@pytest.mark.django_db(transaction=True)  # the history's foreign key to the staff member is checked at COMMIT
+def test_a_staff_cancel_commits_with_its_history_entries_or_not_at_all(alice):
+    ticket = make_ticket(quantity=2)
+    seat = reservation_create(user=alice, ticket_id=ticket.id)
+    gone = User(pk=uuid.uuid4(), username="gone")  # a staff member deleted meanwhile: no entry can name them
+
+    with pytest.raises(IntegrityError):
+        reservation_cancel(user=alice, reservation_id=seat.pk, by=gone)
+
+    seat.refresh_from_db()
+    ticket.refresh_from_db()
+    assert (seat.status, ticket.issued_count) == (ReservationStatus.CONFIRMED, 1)
+    assert not LogEntry.objects.exists()
