@@ -148,9 +148,9 @@ class TicketAdmin(admin.ModelAdmin):
         "title",
         "event_time",
         "sale_starts_at",
-        "quantity",
-        "issued_count",
-        "remaining",
+        "quantity_shown",
+        "issued_count_shown",
+        "remaining_shown",
         "percent_sold",
         "sale_status_display",
     ]
@@ -181,6 +181,19 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(description="remaining")
     def remaining(self, ticket: Ticket) -> int:
         return ticket.remaining
+
+    # The list's counts with thousands separators ("12,500"); the change page keeps the plain numbers.
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_shown(self, ticket: Ticket) -> str:
+        return f"{ticket.quantity:,}"
+
+    @admin.display(description="issued count", ordering="issued_count")
+    def issued_count_shown(self, ticket: Ticket) -> str:
+        return f"{ticket.issued_count:,}"
+
+    @admin.display(description="remaining")
+    def remaining_shown(self, ticket: Ticket) -> str:
+        return f"{ticket.remaining:,}"
 
     @admin.display(description="% sold")
     def percent_sold(self, ticket: Ticket) -> str:

@@ -173,4 +173,6 @@ def _shown(value: Any) -> str:
     if isinstance(value, datetime):
         # Stored text outlives the admin's time zone setting: name the zone.
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, int):
+        return f"{value:,}"
     return str(value)

@@ -320,7 +320,7 @@ def test_the_rate_and_quantity_controls_change_them(staff_client):
     ticket.refresh_from_db()
     assert (ticket.admit_per_minute, ticket.quantity) == (1200, 25)
     assert [entry[2] for entry in _history(ticket)] == [
-        "Changed the admission rate: admit per minute 600 → 1200.",
+        "Changed the admission rate: admit per minute 600 → 1,200.",
         "Changed the quantity: quantity 10 → 25.",
     ]
 

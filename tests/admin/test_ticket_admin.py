@@ -92,19 +92,34 @@ def test_changelist_shows_the_sale_day_columns(staff_client, alice):
         "title",
         "event_time",
         "sale_starts_at",
-        "quantity",
-        "issued_count",
-        "remaining",
+        "quantity_shown",
+        "issued_count_shown",
+        "remaining_shown",
         "percent_sold",
         "sale_status_display",
     ):
         assert f"column-{column}" in html, column
     assert "Opera night" in html
-    assert '<td class="field-quantity">4</td>' in html
-    assert '<td class="field-issued_count">1</td>' in html
-    assert '<td class="field-remaining">3</td>' in html
+    assert '<td class="field-quantity_shown">4</td>' in html
+    assert '<td class="field-issued_count_shown">1</td>' in html
+    assert '<td class="field-remaining_shown">3</td>' in html
     assert '<td class="field-percent_sold">25.0%</td>' in html
     assert _status_cell("On sale") in html
+
+
+def test_changelist_counts_have_thousands_separators_and_sort_as_numbers(staff_client, alice):
+    # The stadium's event comes first, so only the quantity's order puts the club first.
+    big = make_ticket(title="Stadium", quantity=12_500, event_time=timezone.now() + timedelta(days=2))
+    small = make_ticket(title="Club", quantity=900, event_time=timezone.now() + timedelta(days=3))
+    _sell(big, alice)
+
+    response = staff_client.get(CHANGELIST, {"o": "4"})  # the fourth column, quantity, ascending
+
+    html = response.content.decode()
+    assert '<td class="field-quantity_shown">12,500</td>' in html
+    assert '<td class="field-issued_count_shown">1</td>' in html
+    assert '<td class="field-remaining_shown">12,499</td>' in html
+    assert [ticket.pk for ticket in response.context["cl"].result_list] == [small.pk, big.pk]
 
 
 def test_changelist_searches_by_title(staff_client):
