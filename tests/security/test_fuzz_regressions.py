@@ -48,7 +48,7 @@ def test_a_signup_username_of_the_wrong_json_type_answers_400(api, db):
     assert not User.objects.exists()
 
 
-@pytest.mark.parametrize("page_size", ["null", "abc", "0", "-3", "2.5"])
+@pytest.mark.parametrize("page_size", ["null", "abc", "0", "-3", "2.5", " 5", "+5", "5_0", "\u0665", "", "00"])
 def test_a_page_size_that_is_not_a_positive_integer_answers_400(api, db, page_size):
     response = api.get("/api/v1/tickets/", {"page_size": page_size})
 
@@ -56,7 +56,7 @@ def test_a_page_size_that_is_not_a_positive_integer_answers_400(api, db, page_si
     assert "page_size" in response.json()
 
 
-@pytest.mark.parametrize("page", ["", "last", "abc"])
+@pytest.mark.parametrize("page", ["", "last", "abc", " 1", "+1", "1_0", "\u0661", "1.0"])
 def test_a_page_that_is_not_a_page_number_answers_404(api, db, page):
     make_ticket()
 
