@@ -1,7 +1,22 @@
 """The API's one page shape: `{"count", "next", "previous", "results"}`."""
 
+from django.core.paginator import PageNotAnInteger, Paginator
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
+
+
+def _is_ascii_number(text: str) -> bool:
+    """ASCII digits only, as the schema's integers: int() also reads " 5", "+5", "5_0" or U+0665 as 5."""
+    return text.isascii() and text.isdigit()
+
+
+class _Paginator(Paginator):
+    """Django's paginator, reading a page number sent as text only when it is ASCII digits."""
+
+    def validate_number(self, number):
+        if isinstance(number, str) and not _is_ascii_number(number):
+            raise PageNotAnInteger(self.error_messages["invalid_page"])
+        return super().validate_number(number)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -9,18 +24,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     A `page_size` that is not a positive integer is a 400 (DRF would ignore it), and a `page` that
     is not a page number, an empty one too, is a 404 like a page past the end (DRF would read an
-    empty one as page 1). Both are ASCII digits only, as the schema's integers: int() would also
-    read " 5", "+5", "5_0" or an Arabic-Indic five (U+0665) as 5.
+    empty one as page 1). Both take ASCII digits only.
     """
 
+    django_paginator_class = _Paginator
     page_size_query_param = "page_size"
     max_page_size = 100
     last_page_strings = ()
 
     def get_page_number(self, request, paginator):
-        raw = request.query_params.get(self.page_query_param, "1")
-        # Anything else makes Django's paginator raise PageNotAnInteger, which DRF answers 404.
-        return raw if _is_ascii_number(raw) else "not a page number"
+        return request.query_params.get(self.page_query_param, 1)
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -34,7 +47,3 @@ class PageNumberPagination(pagination.PageNumberPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"]["minimum"] = 1
         return parameters
-
-
-def _is_ascii_number(text: str) -> bool:
-    return text.isascii() and text.isdigit()
