@@ -5,70 +5,22 @@ member watches the live page, which shows exactly the refusals the booking path 
 Screenshots go to the test's tmp_path (SALE_DAY_SCREENSHOTS=<folder> keeps them there).
 """
 
-import json
-import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from playwright.sync_api import expect
 
 from reservations.models import Reservation, ReservationStatus
 from reservations.refusals import refusals_per_second
 from reservations.services import reservation_create
-from tests.e2e import test_browser
-from tests.e2e.test_browser import CHROMIUM, _open
-from tests.factories import PASSWORD, access_token, make_ticket, make_user
+from tests.e2e.browser import MARKS, log_in, open_page, reserve
+from tests.factories import access_token, make_ticket, make_user
 from tickets.models import Ticket
 
-expect = pytest.importorskip("playwright.sync_api").expect
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install -y chromium)"),
-    pytest.mark.django_db(transaction=True),
-]
-
-
-# The browser of the project's first browser test (which fails a test on any outside request).
-page = test_browser.page
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("SALE_DAY_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _log_in(page, live_server, user) -> None:
-    _open(page, f"{live_server.url}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_contain_text(user.username)
-
-
-def _reserve(live_server, ticket_id, token: str) -> tuple[int, dict]:
-    return post_as(live_server, f"/api/v1/tickets/{ticket_id}/reserve/", token)
-
-
-def post_as(live_server, path: str, token: str) -> tuple[int, dict]:
-    """POST with no body as the token's user; the status and the JSON answer."""
-    request = urllib.request.Request(
-        f"{live_server.url}{path}",
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+pytestmark = [*MARKS, pytest.mark.django_db(transaction=True)]
 
 
 class Sale(threading.Thread):
@@ -83,7 +35,7 @@ class Sale(threading.Thread):
 
     def _book(self, tokens: list[str]) -> None:
         for token in tokens:
-            status, _ = _reserve(self.live_server, self.ticket.id, token)
+            status, _ = reserve(self.live_server, self.ticket.id, token)
             with self.lock:
                 self.answers.append(status)
             time.sleep(self.pause)
@@ -107,9 +59,9 @@ def test_staff_watch_a_concurrent_sale_move_on_the_live_page(page, live_server, 
     ticket = make_ticket(title="Flash Sale Finale", quantity=40)
     tokens = [access_token(make_user()) for _ in range(56)]
     page.set_viewport_size({"width": 1440, "height": 1000})
-    _log_in(page, live_server, superuser)
+    log_in(page, live_server, superuser)
 
-    _open(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
+    open_page(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
     expect(page.locator('[data-field="status"]')).to_have_text("On sale")
     expect(page.locator('[data-field="issued_count"]')).to_have_text("0")
     sale = Sale(live_server, ticket, tokens)
@@ -150,7 +102,7 @@ def test_staff_watch_a_concurrent_sale_move_on_the_live_page(page, live_server, 
     expect(page.locator('[data-field="updated"]')).to_contain_text("live · updated")
     page.screenshot(path=shots / "live-2-sold-out.png", full_page=True)
 
-    _open(page, f"{live_server.url}/admin/tickets/ticket/live/")
+    open_page(page, f"{live_server.url}/admin/tickets/ticket/live/")
     row = page.locator(f'#ft-overview tr[data-ticket="{ticket.pk}"]')
     expect(row.locator(".ft-sold")).to_have_text("40 / 40")
     expect(row.locator(".ft-state")).to_contain_text("Sold out")
@@ -162,9 +114,9 @@ def test_staff_pause_the_sale_from_the_live_page_and_bookings_get_sale_not_open(
     alice, bob = make_user("alice"), make_user("bob")
     reservation_create(user=alice, ticket_id=ticket.id)
     page.set_viewport_size({"width": 1440, "height": 1000})
-    _log_in(page, live_server, superuser)
+    log_in(page, live_server, superuser)
     live = f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/"
-    _open(page, live)
+    open_page(page, live)
 
     page.locator('[data-control="pause"] input[name=value]').fill("20")
     page.locator('[data-control="pause"] button').click()
@@ -179,7 +131,7 @@ def test_staff_pause_the_sale_from_the_live_page_and_bookings_get_sale_not_open(
     expect(page.locator(".ft-history-list")).to_contain_text("Paused the sale for 20 minutes: sale starts at none →")
     expect(page.locator('[data-control="resume"]')).to_be_visible()
     page.screenshot(path=shots / "pause-2-paused.png", full_page=True)
-    status, body = _reserve(live_server, ticket.id, access_token(bob))
+    status, body = reserve(live_server, ticket.id, access_token(bob))
     assert (status, body["code"]) == (409, "sale_not_open")
     paused_until = datetime.fromisoformat(body["sale_starts_at"].replace("Z", "+00:00"))
     assert timedelta(minutes=19) < paused_until - datetime.now(UTC) <= timedelta(minutes=20)
@@ -188,7 +140,7 @@ def test_staff_pause_the_sale_from_the_live_page_and_bookings_get_sale_not_open(
     page.click("input[name=confirm]")
 
     expect(page.locator('[data-field="status"]')).to_have_text("On sale")
-    assert _reserve(live_server, ticket.id, access_token(bob))[0] == 201
+    assert reserve(live_server, ticket.id, access_token(bob))[0] == 201
     entries = [entry.change_message for entry in LogEntry.objects.filter(object_id=str(ticket.pk))]
     assert any(message.startswith("Resumed the sale: sale starts at ") for message in entries)
 
@@ -201,9 +153,9 @@ def test_staff_cancel_a_reservation_through_the_confirmation_page_and_find_it_in
     seat = reservation_create(user=alice, ticket_id=ticket.id)
     reservation_create(user=bob, ticket_id=ticket.id)
     page.set_viewport_size({"width": 1440, "height": 900})
-    _log_in(page, live_server, superuser)
+    log_in(page, live_server, superuser)
 
-    _open(page, f"{live_server.url}/admin/reservations/reservation/")
+    open_page(page, f"{live_server.url}/admin/reservations/reservation/")
     page.locator("#result_list tr", has_text="alice").locator("input.action-select").check()
     page.select_option("select[name=action]", "cancel_selected")
     page.click("button[name=index]")
@@ -219,7 +171,7 @@ def test_staff_cancel_a_reservation_through_the_confirmation_page_and_find_it_in
 
     expect(page.locator(".messagelist .success")).to_contain_text("Cancelled 1 reservation(s): alice (Opera Gala)")
     assert Reservation.objects.get(pk=seat.pk).status == ReservationStatus.CANCELLED
-    _open(page, f"{live_server.url}/admin/reservations/reservation/{seat.pk}/history/")
+    open_page(page, f"{live_server.url}/admin/reservations/reservation/{seat.pk}/history/")
     history = page.locator("#change-history")
     expect(history).to_contain_text(superuser.username)
     expect(history).to_contain_text("Cancelled for alice <alice@example.com>")
@@ -233,9 +185,9 @@ def test_the_ticket_list_at_1366_px_shows_every_column(page, live_server, superu
     sold = make_ticket(title="Sold Out Rock Night", quantity=1)
     reservation_create(user=make_user(), ticket_id=sold.id)
     page.set_viewport_size({"width": 1366, "height": 768})
-    _log_in(page, live_server, superuser)
+    log_in(page, live_server, superuser)
 
-    _open(page, f"{live_server.url}/admin/tickets/ticket/")
+    open_page(page, f"{live_server.url}/admin/tickets/ticket/")
 
     headers = page.locator("#result_list thead th")
     expect(headers).to_have_count(10)  # the checkbox, eight columns, the live link

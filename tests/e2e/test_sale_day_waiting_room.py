@@ -10,31 +10,22 @@ import copy
 import pytest
 from django.conf import settings
 from django.test.utils import override_settings
+from playwright.sync_api import expect
 
 from fastticket import redis as ft_redis
-from tests.e2e import test_browser, test_sale_day
-from tests.e2e.test_browser import CHROMIUM, _open
-from tests.e2e.test_sale_day import _log_in, _reserve
+from tests.e2e.browser import MARKS, log_in, open_page, post_as, reserve
 from tests.factories import access_token, make_user
 from tests.reservations.test_sales import DEAD_REDIS
 from tests.reservations.waiting_room import room_ticket
 from tickets.models import Ticket
 
-expect = pytest.importorskip("playwright.sync_api").expect
+pytestmark = [*MARKS, pytest.mark.django_db(transaction=True)]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install -y chromium)"),
-    pytest.mark.django_db(transaction=True),
-]
-
-page = test_browser.page
-shots = test_sale_day.shots
 LAPTOP = {"width": 1366, "height": 768}
 
 
 def _join(live_server, ticket_id, token: str) -> tuple[int, dict]:
-    return test_sale_day.post_as(live_server, f"/api/v1/tickets/{ticket_id}/queue/", token)
+    return post_as(live_server, f"/api/v1/tickets/{ticket_id}/queue/", token)
 
 
 def _overflow(page) -> int:
@@ -48,11 +39,11 @@ def test_the_live_page_of_a_waiting_room_ticket_shows_its_counts_at_1366_px(page
     assert (first, place["status"]) == (201, "admitted")
     for token in tokens[1:]:
         assert _join(live_server, ticket.pk, token)[0] == 201
-    assert _reserve(live_server, ticket.pk, tokens[0])[0] == 201
+    assert reserve(live_server, ticket.pk, tokens[0])[0] == 201
     page.set_viewport_size(LAPTOP)
-    _log_in(page, live_server, superuser)
+    log_in(page, live_server, superuser)
 
-    _open(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
+    open_page(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
 
     # Admissions come at the room's pace; the page shows what the polled sales API says.
     for name, count in {"waiting": "3", "admitted": "2", "booked": "1", "expired": "0"}.items():
@@ -73,7 +64,7 @@ def test_the_live_page_of_a_waiting_room_ticket_shows_its_counts_at_1366_px(page
     page.click("input[name=confirm]")
     expect(page.locator('[aria-label="Waiting room"]')).to_contain_text("Admits 1,200 a minute")
 
-    _open(page, f"{live_server.url}/admin/tickets/ticket/live/")
+    open_page(page, f"{live_server.url}/admin/tickets/ticket/live/")
     expect(page.locator(f'#ft-overview tr[data-ticket="{ticket.pk}"] .ft-sold')).to_have_text("1 / 3")
     assert _overflow(page) <= 0, f"the overview is {_overflow(page)} px wider than the window"
     table, card = page.locator("#ft-overview").bounding_box(), page.locator(".ft-live .ft-card").bounding_box()
@@ -85,9 +76,9 @@ def test_the_live_page_says_the_counts_are_not_known_while_redis_is_unreachable(
     ticket = room_ticket(title="Blackout Gala", quantity=5)
     token = access_token(make_user())
     assert _join(live_server, ticket.pk, token)[0] == 201
-    assert _reserve(live_server, ticket.pk, token)[0] == 201
+    assert reserve(live_server, ticket.pk, token)[0] == 201
     page.set_viewport_size(LAPTOP)
-    _log_in(page, live_server, superuser)
+    log_in(page, live_server, superuser)
     caches = copy.deepcopy(settings.CACHES)
     for alias in caches:
         caches[alias]["LOCATION"] = DEAD_REDIS
@@ -95,7 +86,7 @@ def test_the_live_page_says_the_counts_are_not_known_while_redis_is_unreachable(
     with override_settings(CACHES=caches):
         ft_redis.reset_breaker()
         try:
-            _open(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
+            open_page(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
 
             # The sales API says null for the queue and the refusals: the page shows no number for them.
             for name in ("waiting", "admitted", "booked", "expired"):
