@@ -5,17 +5,12 @@ room's counts from the sales API it polls. Screenshots go to the test's tmp_path
 (SALE_DAY_SCREENSHOTS=<folder> keeps them there).
 """
 
-import copy
-
 import pytest
-from django.conf import settings
-from django.test.utils import override_settings
 from playwright.sync_api import expect
 
-from fastticket import redis as ft_redis
 from tests.e2e.browser import MARKS, log_in, open_page, post_as, reserve
 from tests.factories import access_token, make_user
-from tests.reservations.test_sales import DEAD_REDIS
+from tests.reservations.helpers import redis_unreachable
 from tests.reservations.waiting_room import room_ticket
 from tickets.models import Ticket
 
@@ -79,21 +74,14 @@ def test_the_live_page_says_the_counts_are_not_known_while_redis_is_unreachable(
     assert reserve(live_server, ticket.pk, token)[0] == 201
     page.set_viewport_size(LAPTOP)
     log_in(page, live_server, superuser)
-    caches = copy.deepcopy(settings.CACHES)
-    for alias in caches:
-        caches[alias]["LOCATION"] = DEAD_REDIS
 
-    with override_settings(CACHES=caches):
-        ft_redis.reset_breaker()
-        try:
-            open_page(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
+    with redis_unreachable():
+        open_page(page, f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/live/")
 
-            # The sales API says null for the queue and the refusals: the page shows no number for them.
-            for name in ("waiting", "admitted", "booked", "expired"):
-                expect(page.locator(f'[data-field="queue_{name}"]')).to_have_text("?")
-            expect(page.locator('[data-field="refused_total"]')).to_have_text("?")
-            expect(page.locator('[data-field="refused_note"]')).to_have_text("not counted while Redis is unreachable")
-            expect(page.locator('[data-field="issued_count"]')).to_have_text("1")
-            page.screenshot(path=shots / "live-redis-down-1366.png", full_page=True)
-        finally:
-            ft_redis.reset_breaker()
+        # The sales API says null for the queue and the refusals: the page shows no number for them.
+        for name in ("waiting", "admitted", "booked", "expired"):
+            expect(page.locator(f'[data-field="queue_{name}"]')).to_have_text("?")
+        expect(page.locator('[data-field="refused_total"]')).to_have_text("?")
+        expect(page.locator('[data-field="refused_note"]')).to_have_text("not counted while Redis is unreachable")
+        expect(page.locator('[data-field="issued_count"]')).to_have_text("1")
+        page.screenshot(path=shots / "live-redis-down-1366.png", full_page=True)

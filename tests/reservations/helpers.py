@@ -1,11 +1,19 @@
 """Requests and state snapshots shared by the booking tests."""
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from uuid import UUID
 
+import pytest
+from django.conf import settings
+from django.test.utils import override_settings
 from django_redis import get_redis_connection
 
+from fastticket import redis as ft_redis
 from reservations.models import Reservation
+from tests.servers import closed_port
 from tickets.models import Ticket
 
 
@@ -45,3 +53,25 @@ def parse_time(value: str) -> datetime:
 
 def redis():
     return get_redis_connection("default")
+
+
+@contextmanager
+def redis_unreachable() -> Iterator[None]:
+    """Point the cache and the booking lock at a dead Redis; back to the real one afterwards.
+
+    The dead Redis is a port held closed for this run, so connections to it are refused at once.
+    override_settings is process-wide: a live server's threads see the dead Redis too.
+    """
+    dead_redis = f"redis://127.0.0.1:{closed_port()}/15"
+    caches = copy.deepcopy(settings.CACHES)
+    for alias in caches:
+        caches[alias]["LOCATION"] = dead_redis
+    with override_settings(CACHES=caches):
+        ft_redis.reset_breaker()
+        try:
+            for alias in caches:
+                with pytest.raises(ft_redis.REDIS_ERRORS):  # control: Redis really is unreachable
+                    get_redis_connection(alias).ping()
+            yield
+        finally:
+            ft_redis.reset_breaker()

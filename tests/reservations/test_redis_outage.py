@@ -1,41 +1,20 @@
 """Booking and cancelling while Redis is unreachable: the database alone keeps them correct."""
 
-import copy
-
 import pytest
-from django.conf import settings
-from django.test.utils import override_settings
-from django_redis import get_redis_connection
 
-from fastticket import redis as ft_redis
 from reservations.models import Reservation
 from tests.factories import make_ticket
-from tests.reservations.helpers import cancel, issued, redis, reserve
-from tests.servers import closed_port
+from tests.reservations.helpers import cancel, issued, redis, redis_unreachable, reserve
 from tickets.sale_state import sale_key
 
 pytestmark = pytest.mark.django_db
 
 
-def _dead_caches() -> dict:
-    # A port held closed for this run: connections to it are refused at once.
-    dead_redis = f"redis://127.0.0.1:{closed_port()}/15"
-    caches = copy.deepcopy(settings.CACHES)
-    for alias in ("default", "locks"):
-        caches[alias]["LOCATION"] = dead_redis
-    return caches
-
-
 @pytest.fixture
 def redis_down():
     """Point the cache and the booking lock at a dead Redis; back to the real one afterwards."""
-    with override_settings(CACHES=_dead_caches()):
-        ft_redis.reset_breaker()
-        for alias in ("default", "locks"):
-            with pytest.raises(ft_redis.REDIS_ERRORS):
-                get_redis_connection(alias).ping()
+    with redis_unreachable():
         yield
-    ft_redis.reset_breaker()
 
 
 def test_booking_and_cancelling_work_while_redis_is_down(
@@ -74,10 +53,8 @@ def test_idempotency_key_replays_while_redis_is_down(redis_down, alice_api):
 
 
 def test_booking_uses_the_real_redis_again_after_an_outage(alice_api, bob_api, django_capture_on_commit_callbacks):
-    with override_settings(CACHES=_dead_caches()):
-        ft_redis.reset_breaker()
+    with redis_unreachable():
         assert reserve(alice_api, make_ticket().id).status_code == 201
-    ft_redis.reset_breaker()
     ticket = make_ticket(quantity=1)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,6 +1,5 @@
 """GET /api/v1/tickets/{id}/sales/: a ticket's sale as it goes, for staff dashboards."""
 
-import copy
 import subprocess
 import sys
 import time
@@ -9,11 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
-from django.test.utils import override_settings
 from django.utils import timezone
 from django_redis import get_redis_connection
 
-from fastticket import redis as ft_redis
 from reservations import selectors
 from reservations.models import Reservation
 from reservations.refusals import (
@@ -27,7 +24,7 @@ from reservations.refusals import (
 from reservations.services import reservation_cancel, reservation_create
 from scripts.harness.env import random_secret_key, server_env
 from tests.factories import make_ticket, make_user
-from tests.reservations.helpers import parse_time, reserve
+from tests.reservations.helpers import parse_time, redis_unreachable, reserve
 from tests.servers import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +41,6 @@ SALES_KEYS = {
 }
 NO_REFUSALS = {"sold_out": 0, "busy": 0, "not_admitted": 0}
 # Nothing listens on port 1: a connection to it is refused at once.
-DEAD_REDIS = "redis://127.0.0.1:1/15"
 
 
 def _url(ticket_id) -> str:
@@ -259,13 +255,9 @@ def test_refused_is_null_while_redis_is_unreachable(staff_api, alice):
     ticket = make_ticket()
     _book_at(ticket, alice, _second(8))
     _refuse(ticket, "sold_out", _second(4))
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["LOCATION"] = DEAD_REDIS
 
-    with override_settings(CACHES=caches):
-        ft_redis.reset_breaker()
+    with redis_unreachable():
         response = staff_api.get(_url(ticket.id))
-    ft_redis.reset_breaker()
 
     assert response.status_code == 200
     assert response.json()["per_second"] == [{"at": _iso(_second(8)), "booked": 1, "cancelled": 0, "refused": None}]
