@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.devenv import LauncherError, requirements, say
+from scripts.devenv import LauncherError, requirements, say, system
 from scripts.devenv.running import manage, run
 from scripts.devenv.services import Context
 from scripts.harness import HOST, ROOT, bound_socket, free_port
@@ -201,7 +201,8 @@ def pytest_env(env: dict[str, str]) -> dict[str, str]:
     usage="[ARGS...]",
 )
 def run_tests(context: Context, args: list[str]) -> int:
-    """Collect static files as the tests' settings store them, then run pytest with `args`."""
+    """Install the Debian packages the tests use, collect static files as the tests store them, then run pytest."""
+    system.debian_packages_ensure(system.TESTS, needed_by="./dev test", required=False)
     # The browser tests fetch static files through whitenoise with DEBUG off: the manifest storage.
     code = run(manage("collectstatic", "--noinput", "--verbosity", "0"), pytest_env(context.env))
     if code:
@@ -231,10 +232,11 @@ def run_manage(context: Context, args: list[str]) -> int:
 
 @command(
     "setup",
-    summary="only create or update .venv with everything the tests and tools need",
+    summary="only create or update .venv with everything the tests and tools need (and chromium, nginx, pgbouncer)",
     requirements=requirements.DEVELOPMENT,
     services=False,
 )
 def setup(context: Context, args: list[str]) -> int:
+    system.debian_packages_ensure(system.TESTS, needed_by="the tests", required=False)
     say("the environment in .venv is ready")
     return 0

@@ -9,37 +9,18 @@ installed here when missing (as root, with apt-get).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from scripts.devenv import LauncherError, say
+from scripts.devenv import LauncherError, say, system
 from scripts.devenv.commands import command, demo_staff_ensure
 from scripts.devenv.running import manage, run
 from scripts.devenv.services import DEFAULT_DATABASE_URL, Context
 from scripts.harness import HOST, bound_socket, free_port, random_secret_key
-from scripts.harness.stack import Stack, binary
+from scripts.harness.stack import Stack
 
 DEFAULT_PORT = 8080
-PACKAGES = {"nginx": "nginx", "pgbouncer": "pgbouncer"}
-
-
-def debian_packages_ensure() -> None:
-    """Install nginx and PgBouncer from Debian when their binaries are missing and we may."""
-    missing = [package for name, package in PACKAGES.items() if binary(name) is None]
-    if not missing:
-        return
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        raise LauncherError(f"./dev stack needs {' and '.join(missing)}: apt-get install {' '.join(missing)}")
-    say(f"installing {' '.join(missing)} (Debian packages)")
-    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
-    subprocess.run([apt, "update", "-qq"], check=False, **quiet)
-    if subprocess.run([apt, "install", "-y", "-qq", *missing], check=False, **quiet).returncode:
-        raise LauncherError(f"apt-get install {' '.join(missing)} failed")
 
 
 def _arguments(args: list[str]) -> argparse.Namespace:
@@ -67,7 +48,7 @@ def stack(context: Context, args: list[str]) -> int:
             f"port {options.port} on {HOST} is taken ({error.strerror}): "
             f"choose another, e.g. ./dev stack --port {free_port()}"
         ) from None
-    debian_packages_ensure()
+    system.debian_packages_ensure(system.STACK, needed_by="./dev stack", required=True)
     env = context.env
     env.setdefault("DJANGO_DEBUG", "false")
     env.setdefault("DJANGO_HTTPS", "false")
